@@ -1,0 +1,54 @@
+"""How objects become stored values and back.
+
+Values are compact JSON without ``metadata.resourceVersion``: the version is the datastore's
+revision and is set on every decoded object from the key's ``mod_revision`` (Kubernetes'
+``APIObjectVersioner``), so a value never disagrees with its own version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from pocketkube.storage.errors import InvalidObject, InvalidRequest
+from pocketkube.storage.interface import Obj
+
+
+def encode(obj: Obj) -> bytes:
+    """The stored form: ``obj`` without its resourceVersion (the caller's dict is not changed)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        raise InvalidObject("object has no metadata")
+    if "resourceVersion" in meta:
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
+    try:
+        return orjson.dumps(obj)
+    except TypeError as err:
+        raise InvalidObject(f"object cannot be encoded as JSON: {err}") from None
+
+
+def decode(value: bytes, revision: int) -> Obj:
+    """A stored value as an object whose resourceVersion is ``revision``."""
+    try:
+        obj: Any = orjson.loads(value)
+    except orjson.JSONDecodeError as err:
+        raise InvalidObject(f"stored value is not JSON: {err}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+        raise InvalidObject("stored value is not an object with metadata")
+    obj["metadata"]["resourceVersion"] = str(revision)
+    return obj
+
+
+def with_resource_version(obj: Obj, revision: int) -> Obj:
+    """A shallow copy of ``obj`` whose resourceVersion is ``revision``."""
+    return {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(revision)}}
+
+
+def parse_resource_version(value: str, *, what: str = "resourceVersion") -> int:
+    """A resourceVersion string as a revision; InvalidRequest for anything but digits."""
+    if value == "":
+        return 0
+    if not value.isdigit() or len(value) > 19:
+        raise InvalidRequest(f"invalid {what}: {value!r}")
+    return int(value)

@@ -1,0 +1,204 @@
+"""Watches for backends that commit in this process (memory and SQLite).
+
+Such a backend knows every event the moment it commits, so it publishes each committed batch to a
+:class:`WatchHub`, which hands it to every open watch whose key range it touches. A watch that
+starts in the past first replays history from the backend's log, then switches to the live feed:
+it registers *before* reading history, so that nothing committed in between is lost, and drops the
+live events the replay already covered, so that nothing is delivered twice.
+
+A watch whose consumer stops reading is dropped after ``max_pending`` undelivered batches rather
+than buffering without bound; its iterator then raises Unavailable and the consumer must resume
+from the last revision it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Self
+
+from pocketkube.storage.backend import KVEvent, WatchBatch
+from pocketkube.storage.errors import Expired, Unavailable
+
+# Reads the events with start <= revision <= end that touch the watched keys, in order.
+ReplayFn = Callable[[str, bool, int, int], Awaitable[Sequence[KVEvent]]]
+CompactedFn = Callable[[], int]
+
+DEFAULT_MAX_PENDING = 10_000
+
+
+def matches(watched: str, prefix: bool, key: str) -> bool:
+    return key.startswith(watched) if prefix else key == watched
+
+
+class WatchHub:
+    """Fans committed events out to the open :class:`LocalWatch` objects of one backend."""
+
+    def __init__(self, *, replay: ReplayFn, compacted: CompactedFn) -> None:
+        self._replay = replay
+        self._compacted = compacted
+        self._watches: set[LocalWatch] = set()
+        self.revision = 0
+
+    def publish(self, events: Sequence[KVEvent], revision: int) -> None:
+        """Called, in revision order, after each commit; ``revision`` is the store's new one."""
+        self.revision = max(self.revision, revision)
+        for watch in list(self._watches):
+            watch.offer(events, self.revision)
+
+    def watch(
+        self,
+        key: str,
+        *,
+        prefix: bool,
+        start_revision: int,
+        progress_interval: float | None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> LocalWatch:
+        return LocalWatch(
+            hub=self,
+            key=key,
+            prefix=prefix,
+            start_revision=start_revision,
+            progress_interval=progress_interval,
+            max_pending=max_pending,
+        )
+
+    def close_all(self, reason: BaseException | None = None) -> None:
+        for watch in list(self._watches):
+            watch.end(reason)
+
+    @property
+    def open_watches(self) -> int:
+        return len(self._watches)
+
+    def _register(self, watch: LocalWatch) -> None:
+        self._watches.add(watch)
+
+    def _unregister(self, watch: LocalWatch) -> None:
+        self._watches.discard(watch)
+
+
+class LocalWatch:
+    """One watch on a :class:`WatchHub`; see :class:`pocketkube.storage.backend.Watch`."""
+
+    def __init__(
+        self,
+        *,
+        hub: WatchHub,
+        key: str,
+        prefix: bool,
+        start_revision: int,
+        progress_interval: float | None,
+        max_pending: int,
+    ) -> None:
+        self._hub = hub
+        self._key = key
+        self._prefix = prefix
+        self._start = start_revision
+        self._progress_interval = progress_interval
+        self._max_pending = max_pending
+        self._pending: collections.deque[WatchBatch] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._ended: BaseException | None = None
+        self._closed = False
+        self._delivered = 0  # highest revision handed to the consumer
+
+    # -- called by the hub -------------------------------------------------------------------
+    def offer(self, events: Sequence[KVEvent], revision: int) -> None:
+        if self._closed:
+            return
+        mine = tuple(e for e in events if matches(self._key, self._prefix, e.kv.key))
+        if not mine:
+            return
+        if len(self._pending) >= self._max_pending:
+            self.end(Unavailable("watch dropped: the consumer fell too far behind"))
+            return
+        self._pending.append(WatchBatch(mine, revision))
+        self._wakeup.set()
+
+    def end(self, reason: BaseException | None = None) -> None:
+        if self._ended is None and not self._closed:
+            self._ended = reason or _Closed()
+        self._hub._unregister(self)
+        self._wakeup.set()
+
+    # -- the consumer side -------------------------------------------------------------------
+    def __aiter__(self) -> AsyncIterator[WatchBatch]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[WatchBatch]:
+        if self._start and self._start < self._hub._compacted():
+            raise Expired(
+                f"required revision {self._start} has been compacted",
+                compacted_revision=self._hub._compacted(),
+            )
+        self._hub._register(self)
+        try:
+            caught_up = self._hub.revision
+            if self._start:
+                history = await self._replay(caught_up)
+                if history:
+                    yield WatchBatch(tuple(history), max(caught_up, history[-1].revision))
+            self._delivered = max(caught_up, self._start - 1)
+            async for batch in self._live():
+                yield batch
+        finally:
+            self._hub._unregister(self)
+
+    async def _replay(self, until: int) -> list[KVEvent]:
+        events = list(await self._hub._replay(self._key, self._prefix, self._start, until))
+        if self._start < self._hub._compacted() and events and events[0].revision > self._start:
+            # Compaction raced with the replay and removed history we were about to send.
+            raise Expired(
+                f"required revision {self._start} has been compacted",
+                compacted_revision=self._hub._compacted(),
+            )
+        return events
+
+    async def _live(self) -> AsyncIterator[WatchBatch]:
+        while True:
+            while self._pending:
+                batch = self._pending.popleft()
+                fresh = tuple(e for e in batch.events if e.revision > self._delivered)
+                if fresh:
+                    self._delivered = max(self._delivered, batch.revision)
+                    yield WatchBatch(fresh, batch.revision)
+            if self._ended is not None:
+                if isinstance(self._ended, _Closed):
+                    return
+                raise self._ended
+            self._wakeup.clear()
+            if self._progress_interval is None:
+                await self._wakeup.wait()
+                continue
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self._progress_interval)
+            except TimeoutError:
+                if not self._pending and self._ended is None:
+                    self._delivered = max(self._delivered, self._hub.revision)
+                    yield WatchBatch((), self._delivered)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._ended is None:
+            self._ended = _Closed()
+        self._hub._unregister(self)
+        self._wakeup.set()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class _Closed(Exception):
+    """Marks a watch ended by close(): iteration stops quietly."""
