@@ -175,7 +175,9 @@ class LocalWatch:
                 await self._wakeup.wait()
                 continue
             try:
-                await asyncio.wait_for(self._wakeup.wait(), self._progress_interval)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+                async with asyncio.timeout(self._progress_interval):
+                    await self._wakeup.wait()
             except TimeoutError:
                 if not self._pending and self._ended is None:
                     self._delivered = max(self._delivered, self._hub.revision)

@@ -316,9 +316,13 @@ class ObjectWatch:
         self._opts = opts
         self._inner: Watch | None = None
         self._closed = False
+        self._events: AsyncIterator[Event] | None = None
 
     def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
+        # One stream per watch: iterating twice continues it rather than starting over.
+        if self._events is None:
+            self._events = self._iterate()
+        return self._events
 
     async def _iterate(self) -> AsyncIterator[Event]:
         opts = self._opts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from pocketkube.storage.cache_watcher import CloseReason
+from pocketkube.storage.cache_watcher import CacheWatcher, CloseReason
 from pocketkube.storage.cacher import Cacher
 from pocketkube.storage.errors import (
+    AlreadyExists,
     Expired,
     NotFound,
     TooLargeResourceVersion,
@@ -81,17 +83,27 @@ async def cacher(storage: KVStorage, **kwargs: Any) -> AsyncIterator[Cacher]:
         yield cache
 
 
-async def caught_up(cache: Cacher, storage: KVStorage, timeout: float = 2.0) -> None:
+async def until(condition: Callable[[], bool], seconds: float = 2.0) -> None:
+    async with asyncio.timeout(seconds):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.001)
+
+
+async def caught_up(cache: Cacher, storage: KVStorage) -> None:
     target = await storage.current_resource_version()
-    async with asyncio.timeout(timeout):
-        while cache.revision < target:
-            await asyncio.sleep(0.005)
+    await until(lambda: cache.revision >= target)
 
 
-async def take(w: WatchStream, n: int, timeout: float = 2.0) -> list[Event]:
+async def registered(cache: Cacher, watchers: int) -> None:
+    await until(lambda: cache.statistics()["watchers"] == watchers)
+
+
+async def take(w: WatchStream, n: int, seconds: float = 2.0) -> list[Event]:
     it = aiter(w)
     events = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(seconds):
         for _ in range(n):
             events.append(await anext(it))
     return events
@@ -113,10 +125,8 @@ class Collector:
         except (Expired, Unavailable, TooLargeResourceVersion) as err:
             self.error = err
 
-    async def wait(self, n: int, timeout: float = 2.0) -> list[Event]:
-        async with asyncio.timeout(timeout):
-            while len(self.events) < n:
-                await asyncio.sleep(0.002)
+    async def wait(self, n: int) -> list[Event]:
+        await until(lambda: len(self.events) >= n)
         return self.events
 
     async def close(self) -> None:
@@ -127,11 +137,9 @@ class Collector:
 @asynccontextmanager
 async def collect(cache: Cacher, watch_key: str, opts: WatchOptions) -> AsyncIterator[Collector]:
     """A registered watch: writes made inside the block are all seen."""
-    registered = cache.statistics()["watchers"]
+    before = cache.statistics()["watchers"]
     collector = Collector(cache.watch(watch_key, opts))
-    async with asyncio.timeout(2):
-        while cache.statistics()["watchers"] == registered and collector.error is None:
-            await asyncio.sleep(0.001)
+    await until(lambda: cache.statistics()["watchers"] > before or collector.error is not None)
     try:
         yield collector
     finally:
@@ -139,15 +147,21 @@ async def collect(cache: Cacher, watch_key: str, opts: WatchOptions) -> AsyncIte
 
 
 def summary(events: list[Event]) -> list[tuple[str, str, int]]:
-    return [(e.type.value, e.object["metadata"].get("name", ""), e.resource_version) for e in events]
+    return [
+        (e.type.value, e.object["metadata"].get("name", ""), e.resource_version) for e in events
+    ]
 
 
 async def history(storage: KVStorage) -> list[int]:
     """Write a small history: 3 creates, an update, a delete; returns the revisions."""
     revs = []
     for name in ("a", "b", "c"):
-        revs.append(int((await storage.create(key(name), pod(name)))["metadata"]["resourceVersion"]))
-    revs.append(int((await storage.guaranteed_update(key("a"), bump))["metadata"]["resourceVersion"]))
+        revs.append(
+            int((await storage.create(key(name), pod(name)))["metadata"]["resourceVersion"])
+        )
+    revs.append(
+        int((await storage.guaranteed_update(key("a"), bump))["metadata"]["resourceVersion"])
+    )
     revs.append(int((await storage.delete(key("b")))["metadata"]["resourceVersion"]))
     return revs
 
@@ -214,18 +228,22 @@ async def test_progress_from_other_prefixes_advances_the_cache(storage: KVStorag
         assert len(listed.items) == 1
 
 
+async def read_at(cache: Cacher, read: str, rv: str) -> None:
+    if read == "list":
+        await cache.get_list(PREFIX, ListOptions(resource_version=rv))
+    elif read == "get":
+        await cache.get(key("a"), resource_version=rv)
+    else:
+        async with cache.watch(PREFIX, WatchOptions(resource_version=rv)) as w:
+            await take(w, 1)
+
+
 @pytest.mark.parametrize("read", ["list", "get", "watch"])
 async def test_too_large_resource_version(storage: KVStorage, read: str) -> None:
     await storage.create(key("a"), pod("a"))
     async with cacher(storage, too_large_wait=0.1) as cache:
         with pytest.raises(TooLargeResourceVersion) as raised:
-            if read == "list":
-                await cache.get_list(PREFIX, ListOptions(resource_version="50"))
-            elif read == "get":
-                await cache.get(key("a"), resource_version="50")
-            else:
-                async with cache.watch(PREFIX, WatchOptions(resource_version="50")) as w:
-                    await take(w, 1)
+            await read_at(cache, read, "50")
         assert raised.value.requested == 50
         assert raised.value.current == 1
 
@@ -341,7 +359,7 @@ async def test_selector_transitions(storage: KVStorage, replay: bool) -> None:
         if not replay:
             await caught_up(cache, storage)
             c = Collector(cache.watch(PREFIX, opts))
-            await asyncio.sleep(0.01)
+            await registered(cache, 1)
         await storage.create(key("a"), pod("a", app="web"))  # 2: ADDED
         await storage.guaranteed_update(key("a"), relabel("db"))  # 3: leaves: DELETED
         await storage.guaranteed_update(key("a"), relabel("db2"))  # 4: still out: nothing
@@ -437,7 +455,8 @@ async def test_slow_watcher_is_closed_while_a_healthy_one_keeps_up(storage: KVSt
             tg.create_task(write())
             events = await take(healthy, writes)
             assert [e.resource_version for e in events] == list(range(2, writes + 2))
-            assert slow.closed_reason is CloseReason.TOO_SLOW  # type: ignore[attr-defined]
+            assert isinstance(slow, CacheWatcher)
+            assert slow.closed_reason is CloseReason.TOO_SLOW
             with pytest.raises(Unavailable):
                 await take(slow, 1)
         stats = cache.statistics()
@@ -523,7 +542,8 @@ async def test_relist_after_the_underlying_history_is_gone(storage: KVStorage) -
             gate.set()  # the rewatch from revision 1 gets 410: relist, drop the watcher
             with pytest.raises(Unavailable):
                 await take(w, 1)
-            assert w.closed_reason is CloseReason.RELIST  # type: ignore[attr-defined]
+            assert isinstance(w, CacheWatcher)
+            assert w.closed_reason is CloseReason.RELIST
         await caught_up(cache, storage)
         listed = await cache.get_list(PREFIX, ListOptions(resource_version="0"))
         assert [o["metadata"]["name"] for o in listed.items] == ["b"]
@@ -540,9 +560,11 @@ async def test_close_leaves_no_tasks(storage: KVStorage) -> None:
     async with cacher(storage) as cache:
         w = cache.watch(PREFIX, WatchOptions(resource_version="0", bookmarks=True))
         await take(w, 1)
-        assert len(asyncio.all_tasks() - before) == 1  # the cacher's own task
+        mine = [t for t in asyncio.all_tasks() - before if t.get_name().startswith("cacher")]
+        assert len(mine) == 1  # the cacher's own task (the storage's watch may have its own)
     assert asyncio.all_tasks() == before
-    assert w.closed_reason is CloseReason.CACHE_STOPPED  # type: ignore[attr-defined]
+    assert isinstance(w, CacheWatcher)
+    assert w.closed_reason is CloseReason.CACHE_STOPPED
     assert await take(w, 0) == []
     with pytest.raises(Unavailable):
         await cache.get_list(PREFIX, ListOptions(resource_version="0"))
@@ -560,3 +582,77 @@ async def test_statistics(storage: KVStorage) -> None:
     assert stats["objects"] == 2
     assert stats["ready"] is True
     assert stats["watchers"] == 1
+
+
+async def test_initial_events_are_filtered(storage: KVStorage) -> None:
+    await storage.create(key("a"), pod("a", app="web"))
+    await storage.create(key("b"), pod("b", app="db"))
+    await storage.create(key("c"), pod("c", app="web"))
+    async with cacher(storage) as cache:
+        opts = WatchOptions(resource_version="0", predicate=web)
+        async with cache.watch(PREFIX, opts) as w:
+            assert summary(await take(w, 2)) == [("ADDED", "a", 1), ("ADDED", "c", 3)]
+
+
+async def test_close_interrupts_a_watch_waiting_for_its_resource_version(
+    storage: KVStorage,
+) -> None:
+    async with cacher(storage, too_large_wait=5) as cache:
+        c = Collector(cache.watch(PREFIX, WatchOptions(resource_version="9")))
+        await asyncio.sleep(0.02)
+        async with asyncio.timeout(0.5):
+            await c.close()
+        assert c.events == []
+        assert c.error is None
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_watches_match_the_storage_watch(storage: KVStorage, seed: int) -> None:
+    """Random history; every cache watch equals the datastore's own watch of the same kind."""
+    rng = random.Random(seed)
+
+    async def write(n: int) -> None:
+        for _ in range(n):
+            name = f"p{rng.randrange(12)}"
+            app = rng.choice(["web", "db"])
+            try:
+                op = rng.random()
+                if op < 0.4:
+                    await storage.create(key(name), pod(name, app=app))
+                elif op < 0.8:
+                    await storage.guaranteed_update(key(name), relabel(app))
+                else:
+                    await storage.delete(key(name))
+            except (AlreadyExists, NotFound):
+                pass
+
+    def view(events: list[Event]) -> list[tuple[str, str, int, Any]]:
+        labels = [e.object["metadata"]["labels"] for e in events]
+        return [(*s, lab) for s, lab in zip(summary(events), labels, strict=True)]
+
+    async with cacher(storage, window_size=1000) as cache:
+        await write(100)
+        middle = await storage.current_resource_version()
+        await write(100)
+        await caught_up(cache, storage)
+        for predicate in (None, web):
+            for start in (str(middle - 3), str(middle), str(middle + 20)):
+                opts = WatchOptions(resource_version=start, predicate=predicate)
+                async with storage.watch(PREFIX, opts) as direct:
+                    expected = await take_all(direct)
+                async with cache.watch(PREFIX, opts) as cached:
+                    got = await take_all(cached)
+                assert view(got) == view(expected)
+                assert [e.raw for e in got] == [orjson.dumps(e.object) for e in got]
+
+
+async def take_all(w: WatchStream) -> list[Event]:
+    """Events until the stream stays quiet for a moment."""
+    events: list[Event] = []
+    it = aiter(w)
+    while True:
+        try:
+            async with asyncio.timeout(0.05):
+                events.append(await anext(it))
+        except TimeoutError:
+            return events

@@ -1,0 +1,1 @@
+"""Benchmarks: small importable measurements of pocketkube's parts, each printing a table."""

@@ -1,0 +1,222 @@
+"""Watches on etcd: one gRPC Watch stream per watch, turned into the contract's WatchBatches.
+
+Each :class:`EtcdWatch` owns one bidirectional stream carrying one etcd watcher (start revision
+inclusive, ``prev_kv`` on) and one reader task, which it cancels and awaits on ``close()``; a read
+cannot be abandoned half way without cancelling the whole gRPC call, hence the dedicated task.
+
+Progress notifications need care. A batch with no events promises that every event at or below
+its revision has been delivered, and etcd 3.4 answers a progress request from the stream's control
+channel, which can overtake events still queued for the watcher (etcd issue 15220, fixed in later
+releases), or arrive while a watcher that started in the past is still catching up. So an idle
+watch:
+
+1. waits until etcd has had time to finish any catch-up (:data:`SETTLE_SECONDS` after the watch
+   was created in the past or after the last batch that etcd's catch-up sent, recognisable by a
+   header revision beyond its last event);
+2. asks for progress and notes the revision R it is told;
+3. asks again, and only when that second answer arrives yields the empty batch at R: etcd's send
+   loop has drained whatever was queued before the first answer by the time the second request
+   reaches it, and the stream delivers in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Self
+
+from pocketkube.storage.backend import WatchBatch
+from pocketkube.storage.errors import Expired, StorageError, Unavailable
+from pocketkube.storage.etcd_rpc import WatchReply, WatchStream
+
+if TYPE_CHECKING:
+    from pocketkube.storage.etcd import EtcdBackend
+
+log = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 0.3  # three rounds of etcd's 100 ms loop that syncs catching-up watchers
+DEFAULT_MAX_PENDING = 10_000
+
+
+class _Idle:
+    """What waiting for a reply returns when its timeout passed first."""
+
+
+IDLE: Final = _Idle()
+
+
+class EtcdWatch:
+    """One etcd watch; see :class:`pocketkube.storage.backend.Watch`."""
+
+    def __init__(
+        self,
+        *,
+        backend: EtcdBackend,
+        key: bytes,
+        range_end: bytes,
+        start_revision: int,
+        progress_interval: float | None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        self._backend = backend
+        self._key = key
+        self._range_end = range_end
+        self._start = start_revision
+        self._interval = progress_interval
+        self._max_pending = max_pending
+        self._pending: collections.deque[WatchReply] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._failure: StorageError | None = None
+        self._closed = False
+        self._iterated = False
+        self._stream: WatchStream | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    def __aiter__(self) -> AsyncIterator[WatchBatch]:
+        if self._iterated:
+            raise RuntimeError("an etcd watch can be iterated only once")
+        self._iterated = True
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[WatchBatch]:
+        if self._closed:
+            return
+        self._backend._watch_opened(self)
+        try:
+            stream = self._stream = self._backend.rpc.watch_stream()
+            self._reader = asyncio.create_task(self._read(stream))
+            await stream.create(self._key, self._range_end, start_revision=self._start)
+            async for batch in self._batches(stream):
+                yield batch
+        except Unavailable:
+            if not self._closed:
+                raise
+        finally:
+            await self._shutdown()
+
+    async def _batches(self, stream: WatchStream) -> AsyncIterator[WatchBatch]:
+        loop = asyncio.get_running_loop()
+        created = False
+        delivered = max(self._start - 1, 0)  # every event at or below it has been yielded
+        probes = 0  # progress requests in flight: the first, then the confirming one
+        probe_revision = 0
+        probe_deadline = 0.0
+        quiet_since = settled_at = loop.time()
+        while True:
+            within: float | None = None
+            if probes:
+                within = probe_deadline - loop.time()
+            elif created and self._interval is not None:
+                within = max(quiet_since + self._interval, settled_at) - loop.time()
+            reply = await self._next(within)
+            if reply is None:
+                return
+            if isinstance(reply, _Idle):
+                if probes:
+                    raise Unavailable("etcd did not answer a watch progress request in time")
+                await stream.request_progress()
+                probes, probe_deadline = 1, loop.time() + self._backend.timeout
+                continue
+            if reply.canceled:
+                raise self._cancellation(reply)
+            if reply.created:
+                created, quiet_since = True, loop.time()
+                if not self._start:
+                    delivered = reply.revision
+                elif self._start <= reply.revision:
+                    settled_at = loop.time() + SETTLE_SECONDS
+                continue
+            if reply.events:
+                revision = reply.events[-1].revision
+                if reply.revision > revision:
+                    # Sent by etcd's catch-up, which may still have more to send.
+                    settled_at = loop.time() + SETTLE_SECONDS
+                if revision <= delivered:
+                    log.warning("etcd delivered revision %d after progress %d", revision, delivered)
+                delivered = max(delivered, revision)
+                yield WatchBatch(reply.events, revision)
+                quiet_since = loop.time()
+                continue
+            if not reply.progress or not probes:
+                continue
+            if probes == 1:
+                probes, probe_revision = 2, reply.revision
+                probe_deadline = loop.time() + self._backend.timeout
+                await stream.request_progress()
+                continue
+            probes = 0
+            delivered = max(delivered, probe_revision)
+            yield WatchBatch((), delivered)
+            quiet_since = loop.time()
+
+    def _cancellation(self, reply: WatchReply) -> StorageError:
+        if reply.compact_revision:
+            self._backend._saw_compaction(reply.compact_revision)
+            return Expired(
+                f"required revision {self._start} has been compacted",
+                compacted_revision=reply.compact_revision,
+            )
+        return Unavailable(f"etcd canceled the watch: {reply.cancel_reason or 'no reason given'}")
+
+    async def _next(self, within: float | None) -> WatchReply | _Idle | None:
+        """The next reply; IDLE if ``within`` seconds pass first; None once closed."""
+        while True:
+            if self._closed:
+                return None
+            if self._pending:
+                return self._pending.popleft()
+            if self._failure is not None:
+                raise self._failure
+            if within is not None and within <= 0:
+                return IDLE
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(within):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                return IDLE
+
+    async def _read(self, stream: WatchStream) -> None:
+        try:
+            while True:
+                reply = await stream.read()
+                if reply is None:
+                    raise Unavailable("etcd ended the watch stream")
+                if len(self._pending) >= self._max_pending:
+                    raise Unavailable("watch dropped: the consumer fell too far behind")
+                self._pending.append(reply)
+                self._wakeup.set()
+        except StorageError as err:
+            self._failure = err
+        except Exception as err:
+            self._failure = Unavailable(f"the etcd watch failed: {err!r}")
+        self._wakeup.set()
+        stream.cancel()
+
+    async def _shutdown(self) -> None:
+        self._backend._watch_closed(self)
+        if self._stream is not None:
+            self._stream.cancel()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait([reader])
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+        await self._shutdown()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
