@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
+from bench.load import WriteFn, run_writers
 from bench.stats import Summary, summarize
 from pocketkube.storage.etcd import EtcdBackend
 
@@ -26,35 +26,12 @@ VALUE_SIZE = 2048
 GOAL = 0.7
 MODES = ("raw put", "backend create", "backend update")
 
-# A writer's next write: (writer number, its sequence number) -> awaitable.
-WriteFn = Callable[[int, int], Awaitable[object]]
-
 
 @dataclass(frozen=True, slots=True)
 class Row:
     mode: str
     writers: int
     summary: Summary
-
-
-async def run_writers(writers: int, seconds: float, write: WriteFn) -> tuple[list[float], float]:
-    """``writers`` tasks calling ``write`` back to back for ``seconds``: latencies and duration."""
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def writer(number: int) -> None:
-        sequence = 0
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            await write(number, sequence)
-            latencies.append(time.perf_counter() - started)
-            sequence += 1
-
-    started = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        for number in range(writers):
-            group.create_task(writer(number))
-    return latencies, time.perf_counter() - started
 
 
 def raw_put(backend: EtcdBackend, value: bytes) -> WriteFn:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pocketkube.storage.compactor import Compactor
 from pocketkube.storage.factory import EtcdTLS, open_backend
+from pocketkube.tuning import freeze_startup_objects, tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def prepare_data_dir(data_dir: Path) -> None:
 
 
 async def run_server(*, data_dir: Path, datastore_endpoint: str, tls: EtcdTLS) -> None:
+    tune_gc()
     prepare_data_dir(data_dir)
     backend = open_backend(data_dir=data_dir, endpoint=datastore_endpoint, tls=tls)
     await backend.start()
@@ -35,6 +37,7 @@ async def run_server(*, data_dir: Path, datastore_endpoint: str, tls: EtcdTLS) -
         loop.add_signal_handler(sig, stop.set)
     try:
         revision = await backend.current_revision()
+        freeze_startup_objects()
         print(
             f"pocketkube: datastore {backend.name} ready at revision {revision} "
             f"(data directory {data_dir})",
