@@ -358,6 +358,8 @@ class Cacher:
             initial = rv == 0
         if not await self._freshness.wait_fresh(rv, self._revision, watcher.closing()):
             return  # closed meanwhile
+        if watcher.closed_reason is not None:
+            return  # closed in the same step as the cache became fresh: never register it
         cache = self._cache
         if initial:
             # Unfiltered: the watcher's own task applies its predicate as it sends them.

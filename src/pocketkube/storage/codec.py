@@ -14,6 +14,9 @@ import orjson
 from pocketkube.storage.errors import InvalidObject, InvalidRequest
 from pocketkube.storage.interface import Obj
 
+# Revisions are signed 64-bit integers in etcd and SQLite; one below the top leaves room for +1.
+MAX_REVISION = 2**63 - 2
+
 
 def encode(obj: Obj) -> bytes:
     """The stored form: ``obj`` without its resourceVersion (the caller's dict is not changed)."""
@@ -49,6 +52,6 @@ def parse_resource_version(value: str, *, what: str = "resourceVersion") -> int:
     """A resourceVersion string as a revision; InvalidRequest for anything but digits."""
     if value == "":
         return 0
-    if not value.isdigit() or len(value) > 19:
+    if not value.isdigit() or len(value) > 19 or int(value) > MAX_REVISION:
         raise InvalidRequest(f"invalid {what}: {value!r}")
     return int(value)

@@ -149,9 +149,12 @@ class LocalWatch:
             self._hub._unregister(self)
 
     async def _replay(self, until: int) -> list[KVEvent]:
+        if self._start > until:
+            return []
         events = list(await self._hub._replay(self._key, self._prefix, self._start, until))
-        if self._start < self._hub._compacted() and events and events[0].revision > self._start:
-            # Compaction raced with the replay and removed history we were about to send.
+        if self._start < self._hub._compacted():
+            # A compaction began while the history was read (backends record the compacted
+            # revision before removing rows), so rows of that history may be missing.
             raise Expired(
                 f"required revision {self._start} has been compacted",
                 compacted_revision=self._hub._compacted(),
@@ -179,8 +182,10 @@ class LocalWatch:
                 async with asyncio.timeout(self._progress_interval):
                     await self._wakeup.wait()
             except TimeoutError:
-                if not self._pending and self._ended is None:
-                    self._delivered = max(self._delivered, self._hub.revision)
+                # A watch that starts beyond the store stays silent until the store gets there.
+                caught_up = self._hub.revision >= self._delivered
+                if caught_up and not self._pending and self._ended is None:
+                    self._delivered = self._hub.revision
                     yield WatchBatch((), self._delivered)
 
     async def close(self) -> None:

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 # When a predicate filters a limited list, read this many keys per backend call at least.
 MIN_FILTERED_BATCH = 500
+# A larger limit means "everything" anyway; capping it keeps it inside 64-bit datastore integers.
+MAX_LIMIT = 1 << 31
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 EXPIRED_CONTINUE = (
     "The provided continue parameter is too old to display a consistent list result. You can "
@@ -78,6 +80,20 @@ def bookmark(revision: int, *, initial_events_end: bool = False) -> Event:
     if initial_events_end:
         meta["annotations"] = {INITIAL_EVENTS_END: "true"}
     return Event(EventType.BOOKMARK, {"metadata": meta})
+
+
+def list_revisions(opts: ListOptions) -> tuple[int, int]:
+    """(revision to read at, 0 for latest; minimum revision the result must reach) for a list
+    without a continue token, following Kubernetes' resourceVersion / resourceVersionMatch rules."""
+    rv = parse_resource_version(opts.resource_version)
+    match = opts.resource_version_match
+    if match is ResourceVersionMatch.EXACT:
+        if rv == 0:
+            raise InvalidRequest("resourceVersionMatch=Exact requires a resourceVersion > 0")
+        return rv, 0
+    if match is ResourceVersionMatch.UNSET and opts.limit > 0 and rv > 0:
+        return rv, 0  # a limited list at an explicit version reads exactly that version
+    return 0, rv
 
 
 def list_prefix(key: str) -> str:
@@ -201,32 +217,25 @@ class KVStorage:
         return await self.backend.count(list_prefix(key))
 
     async def get_list(self, key: str, opts: ListOptions) -> ObjectList:
-        if not opts.recursive:
-            return await self._get_single(key, opts)
-        prefix = list_prefix(key)
-        rv = parse_resource_version(opts.resource_version)
-        minimum = 0
+        if opts.limit < 0:
+            raise InvalidRequest(f"limit must not be negative: {opts.limit}")
+        prefix = list_prefix(key) if opts.recursive else key
         if opts.continue_token:
             if opts.resource_version not in ("", "0"):
                 raise InvalidRequest(
                     "specifying resource version is not allowed when using continue"
                 )
             start, read_at = decode_continue(opts.continue_token, prefix)
+            minimum = 0
         else:
-            start, read_at = prefix, 0
-            match = opts.resource_version_match
-            if match is ResourceVersionMatch.EXACT:
-                if rv == 0:
-                    raise InvalidRequest(
-                        "resourceVersionMatch=Exact requires a resourceVersion > 0"
-                    )
-                read_at = rv
-            elif match is ResourceVersionMatch.UNSET and opts.limit > 0 and rv > 0:
-                read_at = rv  # a limited list at an explicit version reads exactly that version
-            else:
-                minimum = rv
+            start = prefix
+            read_at, minimum = list_revisions(opts)
         try:
-            result = await self._read_pages(prefix, start, read_at, opts.limit, opts.predicate)
+            if opts.recursive:
+                limit = min(opts.limit, MAX_LIMIT)
+                result = await self._read_pages(prefix, start, read_at, limit, opts.predicate)
+            else:
+                result = await self._get_single(key, read_at, opts.predicate)
         except Expired as expired:
             if opts.continue_token:
                 compacted = expired.compacted_revision
@@ -243,12 +252,12 @@ class KVStorage:
             )
         return result
 
-    async def _get_single(self, key: str, opts: ListOptions) -> ObjectList:
-        kv, revision = await self.backend.get(key)
+    async def _get_single(self, key: str, read_at: int, predicate: Predicate | None) -> ObjectList:
+        kv, revision = await self.backend.get(key, revision=read_at)
         items = []
         if kv is not None:
             obj = decode(kv.value, kv.mod_revision)
-            if opts.predicate is None or opts.predicate(obj):
+            if predicate is None or predicate(obj):
                 items.append(obj)
         return ObjectList(items=items, resource_version=str(revision))
 

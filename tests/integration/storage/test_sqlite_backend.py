@@ -8,6 +8,7 @@ import os
 import random
 import sqlite3
 import stat
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -443,3 +444,34 @@ async def test_reopen_keeps_data_revisions_and_history(tmp_path: Path) -> None:
         assert r5 == r4 + 1
     finally:
         await second.close()
+
+
+async def test_watch_racing_a_compaction_is_expired_not_gapped(tmp_path: Path) -> None:
+    """The replay runs on a reader thread; a compaction that lands while it waits must turn into
+    Expired, never into a history with a hole (found in review)."""
+    db = SQLiteBackend(tmp_path / "race.db", readers=1)
+    await db.start()
+    try:
+        await db.create("/r/a", b"a1")
+        b1 = await db.create("/r/b", b"b1")
+        await db.update("/r/b", b"b2", expected_revision=b1)
+        await db.create("/r/c", b"c1")
+        busy = asyncio.get_running_loop().run_in_executor(db._reader_threads, time.sleep, 0.5)
+        seen: list[int] = []
+
+        async def consume() -> None:
+            async with db.watch("/r/", start_revision=1) as watch:
+                async for batch in watch:
+                    seen.extend(e.revision for e in batch.events)
+                    if seen and seen[-1] >= 4:
+                        return
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(0.05)  # the watch passed its first check; its replay is queued
+        await db.compact(4)
+        with pytest.raises(Expired):
+            await asyncio.wait_for(consumer, 10)
+        assert seen == []
+        await busy
+    finally:
+        await db.close()

@@ -468,3 +468,53 @@ async def test_count(storage: KVStorage) -> None:
         await storage.create(key(f"c{i}"), cm(f"c{i}"))
     await storage.create("/registry/secrets/default/s", cm("s"))
     assert await storage.count(PREFIX) == 4
+
+
+@pytest.mark.parametrize("huge", ["9223372036854775807", "9999999999999999999", "-1", "x"])
+async def test_out_of_range_resource_versions_are_bad_requests(
+    storage: KVStorage, huge: str
+) -> None:
+    with pytest.raises(InvalidRequest):
+        await storage.get_list(PREFIX, ListOptions(resource_version=huge))
+    with pytest.raises(InvalidRequest):
+        async with storage.watch(PREFIX, WatchOptions(resource_version=huge)) as stream:
+            await collect(stream, 1)
+
+
+async def test_a_huge_limit_lists_everything(storage: KVStorage) -> None:
+    await storage.create(key("a"), cm("a"))
+    listed = await storage.get_list(PREFIX, ListOptions(limit=2**63))
+    assert [o["metadata"]["name"] for o in listed.items] == ["a"]
+    with pytest.raises(InvalidRequest):
+        await storage.get_list(PREFIX, ListOptions(limit=-1))
+
+
+async def test_single_key_list_honours_resource_version(storage: KVStorage) -> None:
+    first = await storage.create(key("a"), cm("a", "one"))
+
+    async def change(obj: Obj | None) -> Obj:
+        assert obj is not None
+        obj["data"]["v"] = "two"
+        return obj
+
+    await storage.guaranteed_update(key("a"), change)
+    exact = ListOptions(
+        resource_version=str(rv(first)),
+        resource_version_match=ResourceVersionMatch.EXACT,
+        recursive=False,
+    )
+    past = await storage.get_list(key("a"), exact)
+    assert [o["data"]["v"] for o in past.items] == ["one"]
+    future = ListOptions(resource_version=str(rv(first) + 1000), recursive=False)
+    with pytest.raises(TooLargeResourceVersion):
+        await storage.get_list(key("a"), future)
+
+
+async def test_names_with_dots_page_through(storage: KVStorage) -> None:
+    for name in ("a..b", "a..c", "a..d"):
+        await storage.create(key(name), cm(name))
+    first = await storage.get_list(PREFIX, ListOptions(limit=1))
+    second = await storage.get_list(
+        PREFIX, ListOptions(limit=5, continue_token=first.continue_token)
+    )
+    assert [o["metadata"]["name"] for o in second.items] == ["a..c", "a..d"]

@@ -656,3 +656,32 @@ async def take_all(w: WatchStream) -> list[Event]:
                 events.append(await anext(it))
         except TimeoutError:
             return events
+
+
+async def test_watcher_closed_as_the_cache_becomes_fresh_is_not_registered() -> None:
+    """A client that goes away in the same step as the cache reaches its resourceVersion must
+    not leave a watcher behind (found in review)."""
+    storage = KVStorage(MemoryBackend())
+    cache = Cacher(storage, prefix="/registry/pods/", progress_interval=60)
+    await cache.start()
+    try:
+        await cache.wait_ready()
+        await storage.create("/registry/pods/d/x", {"metadata": {"name": "x", "namespace": "d"}})
+        await asyncio.sleep(0.05)
+        watch = cache.watch(
+            "/registry/pods/", WatchOptions(resource_version=str(cache.revision + 1))
+        )
+
+        async def consume() -> None:
+            async for _ in watch:
+                pass
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(0.05)  # waiting for revision + 1
+        await storage.create("/registry/pods/d/y", {"metadata": {"name": "y", "namespace": "d"}})
+        closing = asyncio.create_task(watch.close())
+        await asyncio.wait_for(consumer, 5)
+        await closing
+        assert cache.statistics()["watchers"] == 0
+    finally:
+        await cache.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from pocketkube.storage.backend import EventType
@@ -45,3 +47,25 @@ async def test_compaction_keeps_the_state_at_its_revision() -> None:
             break
     await b.compact(r4 + 1)
     assert len(b._log) == 2
+
+
+async def test_a_watch_beyond_the_store_sends_no_progress_from_the_future() -> None:
+    b = MemoryBackend()
+    await b.create("/r/a", b"1")
+    async with b.watch("/r/", start_revision=5, progress_interval=0.02) as watch:
+        batches = []
+
+        async def read() -> None:
+            async for batch in watch:
+                batches.append(batch)
+                if batch.events:
+                    return
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.1)
+        assert batches == []  # the store is at 1; nothing may claim revision 4 was reached
+        for i in range(4):
+            await b.create(f"/r/x{i}", b"1")
+        await asyncio.wait_for(reader, 5)
+    assert batches[-1].events[0].revision == 5
+    assert all(batch.revision <= 5 for batch in batches)
