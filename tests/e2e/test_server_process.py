@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import free_port
+
 POCKETKUBE = [sys.executable, "-m", "pocketkube.cli"]
 
 
 def start(data_dir: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*POCKETKUBE, "server", "--data-dir", str(data_dir), *extra],
+        [*POCKETKUBE, "server", "--data-dir", str(data_dir), "--port", str(free_port()), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

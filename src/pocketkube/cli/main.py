@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,39 +26,73 @@ def main(verbose: bool) -> None:
     )
 
 
-@main.command()
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_DATA_DIR,
-    show_default=True,
-    help="Where the cluster keeps its state (created 0700).",
-)
-@click.option(
-    "--datastore-endpoint",
-    default="",
-    help="sqlite://PATH (default: DATA_DIR/db/state.db), etcd://HOST:PORT[,HOST:PORT], "
-    "etcds://... for TLS, or memory://.",
-)
-@click.option("--datastore-cafile", default=None, help="CA bundle for an etcd endpoint.")
-@click.option("--datastore-certfile", default=None, help="Client certificate for etcd.")
-@click.option("--datastore-keyfile", default=None, help="Client key for etcd.")
-def server(
-    data_dir: Path,
-    datastore_endpoint: str,
-    datastore_cafile: str | None,
-    datastore_certfile: str | None,
-    datastore_keyfile: str | None,
-) -> None:
-    """Run the whole control plane in one process."""
-    from pocketkube.cli.server import run_server
+def control_plane_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags the API server takes, shared by ``server`` and ``apiserver``."""
+    options = [
+        click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=DEFAULT_DATA_DIR,
+            show_default=True,
+            help="Where the cluster keeps its state (created 0700).",
+        ),
+        click.option(
+            "--datastore-endpoint",
+            default="",
+            help="sqlite://PATH (default: DATA_DIR/db/state.db), etcd://HOST:PORT[,HOST:PORT], "
+            "etcds://... for TLS, or memory://.",
+        ),
+        click.option("--datastore-cafile", default=None, help="CA bundle for an etcd endpoint."),
+        click.option("--datastore-certfile", default=None, help="Client certificate for etcd."),
+        click.option("--datastore-keyfile", default=None, help="Client key for etcd."),
+        click.option("--bind-address", default="127.0.0.1", show_default=True),
+        click.option("--port", type=click.IntRange(0, 65535), default=6443, show_default=True),
+        click.option(
+            "--tls-san", "tls_sans", multiple=True, help="Extra name or IP for the serving cert."
+        ),
+        click.option(
+            "--advertise-address",
+            default="127.0.0.1",
+            show_default=True,
+            help="The address written into the admin kubeconfig.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
-    tls = EtcdTLS(
-        ca_file=datastore_cafile, cert_file=datastore_certfile, key_file=datastore_keyfile
+
+def _run(**kwargs: Any) -> None:
+    from pocketkube.cli.server import ServerOptions, run_server
+
+    options = ServerOptions(
+        data_dir=kwargs["data_dir"].absolute(),
+        datastore_endpoint=kwargs["datastore_endpoint"],
+        tls=EtcdTLS(
+            ca_file=kwargs["datastore_cafile"],
+            cert_file=kwargs["datastore_certfile"],
+            key_file=kwargs["datastore_keyfile"],
+        ),
+        bind_address=kwargs["bind_address"],
+        port=kwargs["port"],
+        tls_sans=tuple(kwargs["tls_sans"]),
+        advertise_address=kwargs["advertise_address"],
     )
     try:
-        asyncio.run(
-            run_server(data_dir=data_dir.absolute(), datastore_endpoint=datastore_endpoint, tls=tls)
-        )
+        asyncio.run(run_server(options))
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+
+
+@main.command()
+@control_plane_options
+def server(**kwargs: Any) -> None:
+    """Run the whole control plane in one process."""
+    _run(**kwargs)
+
+
+@main.command()
+@control_plane_options
+def apiserver(**kwargs: Any) -> None:
+    """Run the API server (with its datastore) alone."""
+    _run(**kwargs)

@@ -1,7 +1,8 @@
-"""``pocketkube server``: the control plane in one process.
+"""``pocketkube server`` and ``pocketkube apiserver``: the control plane in one process.
 
-Today that is the datastore (SQLite by default, or etcd) with its background compactor; the API
-server, scheduler and controllers join it as they land (docs/architecture.md).
+Today that is the datastore (SQLite by default, or etcd) with its background compactor and the
+API server in front of it; the scheduler and controllers join as they land
+(docs/architecture.md). ``apiserver`` runs the same without anything else that ``server`` adds.
 """
 
 from __future__ import annotations
@@ -11,13 +12,26 @@ import contextlib
 import logging
 import os
 import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pocketkube.apiserver.app import APIServer, APIServerConfig
 from pocketkube.storage.compactor import Compactor
 from pocketkube.storage.factory import EtcdTLS, open_backend
 from pocketkube.tuning import freeze_startup_objects, tune_gc
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    data_dir: Path
+    datastore_endpoint: str = ""
+    tls: EtcdTLS = field(default_factory=EtcdTLS)
+    bind_address: str = "127.0.0.1"
+    port: int = 6443
+    tls_sans: tuple[str, ...] = ()
+    advertise_address: str = "127.0.0.1"
 
 
 def prepare_data_dir(data_dir: Path) -> None:
@@ -26,26 +40,40 @@ def prepare_data_dir(data_dir: Path) -> None:
     os.chmod(data_dir, 0o700)
 
 
-async def run_server(*, data_dir: Path, datastore_endpoint: str, tls: EtcdTLS) -> None:
+async def run_server(options: ServerOptions) -> None:
     tune_gc()
-    prepare_data_dir(data_dir)
-    backend = open_backend(data_dir=data_dir, endpoint=datastore_endpoint, tls=tls)
+    prepare_data_dir(options.data_dir)
+    backend = open_backend(
+        data_dir=options.data_dir, endpoint=options.datastore_endpoint, tls=options.tls
+    )
     await backend.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    apiserver = APIServer(
+        config=APIServerConfig(
+            data_dir=options.data_dir,
+            bind_address=options.bind_address,
+            port=options.port,
+            tls_sans=options.tls_sans,
+            advertise_host=options.advertise_address,
+        ),
+        backend=backend,
+    )
     try:
+        await apiserver.start()
         revision = await backend.current_revision()
         freeze_startup_objects()
         print(
             f"pocketkube: datastore {backend.name} ready at revision {revision} "
-            f"(data directory {data_dir})",
+            f"(data directory {options.data_dir})",
             flush=True,
         )
+        print(f"pocketkube: API server listening on {apiserver.url}", flush=True)
         print(
-            "pocketkube: the API server is not part of this build yet, so kubectl has nothing "
-            "to talk to; see README.md for the status of each component. Ctrl-C stops.",
+            f"pocketkube: to use it:  export KUBECONFIG={apiserver.kubeconfig_path}  "
+            "&& kubectl get namespaces",
             flush=True,
         )
         async with asyncio.TaskGroup() as group:
@@ -53,6 +81,8 @@ async def run_server(*, data_dir: Path, datastore_endpoint: str, tls: EtcdTLS) -
             await stop.wait()
             compactor_task.cancel()
     finally:
+        with contextlib.suppress(Exception):
+            await apiserver.close()
         with contextlib.suppress(Exception):
             await backend.close()
         print("pocketkube: stopped", flush=True)

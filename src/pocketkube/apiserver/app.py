@@ -1,0 +1,280 @@
+"""kube-apiserver: the HTTPS server, its routes, and what it sets up before serving.
+
+On start it makes sure the PKI exists (``pki``), writes the admin kubeconfig, opens a watch
+cache for every stored resource, creates the namespaces every cluster has, and serves:
+
+- ``/version``, ``/healthz``, ``/livez``, ``/readyz`` (anonymous, as upstream allows);
+- discovery (``/api``, ``/apis``, both aggregated and legacy forms);
+- every resource under ``/api/v1`` and ``/apis/<group>/<version>``.
+
+Authentication is by client certificate (CN = user, O = groups); authorization allows every
+authenticated user for now (RBAC comes later, behind the same seam).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from pocketkube.api import status
+from pocketkube.api.status import StatusError
+from pocketkube.apiserver import discovery
+from pocketkube.apiserver.admission import namespace_lifecycle
+from pocketkube.apiserver.errors import status_middleware, status_response
+from pocketkube.apiserver.handlers import ResourceHandler
+from pocketkube.apiserver.kubeconfig import write_kubeconfig
+from pocketkube.apiserver.pki import PKI, client_identity, ensure_pki, server_ssl_context
+from pocketkube.apiserver.registry import ResourceInfo, ResourceRegistry
+from pocketkube.apiserver.resources import Catalog, Resource
+from pocketkube.apiserver.resources_builtin import builtin_catalog
+from pocketkube.apiserver.storagehub import StorageHub
+from pocketkube.storage.backend import Backend
+from pocketkube.storage.errors import NotFound
+from pocketkube.storage.interface import Obj
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT = 3.0
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: str
+    groups: tuple[str, ...]
+
+
+ANONYMOUS = Identity("system:anonymous", ("system:unauthenticated",))
+# Who made the request (anonymous only on the public paths).
+USER = web.RequestKey("user", Identity)
+PUBLIC_PATHS = frozenset({"/version", "/version/", "/healthz", "/livez", "/readyz"})
+
+
+@dataclass
+class APIServerConfig:
+    data_dir: Path
+    bind_address: str = "127.0.0.1"
+    port: int = 6443
+    tls_sans: tuple[str, ...] = ()
+    advertise_host: str = "127.0.0.1"
+    kubeconfig_path: Path | None = None
+
+
+class APIServer:
+    def __init__(self, *, config: APIServerConfig, backend: Backend) -> None:
+        self.config = config
+        self.backend = backend
+        self.catalog: Catalog = builtin_catalog()
+        self.hub = StorageHub(backend)
+        self.registries: dict[tuple[str, str, str], ResourceRegistry] = {}
+        self._runner: web.AppRunner | None = None
+        self.pki: PKI | None = None
+        self.port = config.port
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.config.kubeconfig_path or self.config.data_dir / "admin.kubeconfig"
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.config.advertise_host}:{self.port}"
+
+    async def start(self) -> None:
+        self.pki = await asyncio.to_thread(
+            ensure_pki, self.config.data_dir, tls_sans=self.config.tls_sans
+        )
+        await self._open_registries()
+        await self._bootstrap()
+        app = web.Application(
+            middlewares=[status_middleware, self._authenticate], client_max_size=4 * 1024 * 1024
+        )
+        self._routes(app)
+        # handler_cancellation: a watch whose client went away must end, not wait for events.
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+        )
+        await self._runner.setup()
+        context: ssl.SSLContext = server_ssl_context(self.pki)
+        site = web.TCPSite(
+            self._runner,
+            self.config.bind_address,
+            self.config.port,
+            ssl_context=context,
+        )
+        await site.start()
+        server = site._server
+        if self.config.port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        await asyncio.to_thread(
+            write_kubeconfig,
+            self.kubeconfig_path,
+            server_url=self.url,
+            ca_path=self.pki.ca_cert,
+            cert_path=self.pki.admin_cert,
+            key_path=self.pki.admin_key,
+        )
+
+    async def close(self) -> None:
+        """Stop listening, end every open watch (closing the caches), then the connections."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            for site in list(runner.sites):
+                await site.stop()
+        await self.hub.close()
+        if runner is not None:
+            await runner.cleanup()
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _served(self) -> list[Resource]:
+        """The stored resources we serve: where several versions share one prefix, only the
+        storage version until conversion between versions exists."""
+        by_prefix: dict[str, list[Resource]] = {}
+        for resource in self.catalog:
+            if resource.storage_prefix is not None:
+                by_prefix.setdefault(resource.storage_prefix, []).append(resource)
+        served = []
+        for sharing in by_prefix.values():
+            if len(sharing) == 1:
+                served.extend(sharing)
+            else:
+                served.extend(r for r in sharing if r.storage_gvk in (None, r.gvk))
+        return served
+
+    async def _open_registries(self) -> None:
+        for resource in self._served():
+            prefix = resource.storage_prefix
+            assert prefix is not None
+            info = ResourceInfo(
+                group=resource.group,
+                version=resource.version,
+                kind=resource.kind,
+                plural=resource.plural,
+                namespaced=resource.namespaced,
+                storage_prefix=prefix,
+            )
+            storage = await self.hub.cache(prefix)
+            self.registries[resource.gvr] = ResourceRegistry(info=info, storage=storage)
+
+    def registry_for(self, resource: Resource) -> ResourceRegistry | None:
+        return self.registries.get(resource.gvr)
+
+    async def _bootstrap(self) -> None:
+        namespaces = self.registries[("", "v1", "namespaces")]
+        for name in SYSTEM_NAMESPACES:
+            try:
+                await namespaces.create("", {"metadata": {"name": name}})
+            except StatusError as err:
+                if err.code != 409:
+                    raise
+
+    async def _get_namespace(self, name: str) -> Obj | None:
+        namespaces = self.registries[("", "v1", "namespaces")]
+        try:
+            return await namespaces.storage.get(namespaces.key("", name), resource_version="")
+        except NotFound:
+            return None
+
+    async def _admit_create(self, resource: Resource, namespace: str) -> None:
+        if resource.namespaced and namespace:
+            await namespace_lifecycle(namespace, self._get_namespace)
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: object) -> web.StreamResponse:
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        found = client_identity(ssl_object.getpeercert() if ssl_object else None)
+        if found is None and request.path not in PUBLIC_PATHS:
+            return status_response(status.unauthorized())
+        request[USER] = Identity(found[0], tuple(found[1])) if found else ANONYMOUS
+        response: web.StreamResponse = await handler(request)  # type: ignore[operator]
+        return response
+
+    def _routes(self, app: web.Application) -> None:
+        resources = ResourceHandler(
+            catalog=self.catalog, registry_for=self.registry_for, admit_create=self._admit_create
+        )
+        app.router.add_get("/version", self._version)
+        app.router.add_get("/version/", self._version)
+        for check in ("/healthz", "/livez", "/readyz"):
+            app.router.add_get(check, self._health)
+        app.router.add_get("/api", self._discovery_core)
+        app.router.add_get("/api/", self._discovery_core)
+        app.router.add_get("/apis", self._discovery_groups)
+        app.router.add_get("/apis/", self._discovery_groups)
+        app.router.add_get("/api/v1", self._resource_list_core)
+        app.router.add_get("/apis/{group}", self._group)
+        app.router.add_get("/apis/{group}/{version}", self._resource_list)
+        app.router.add_route("*", "/api/{tail:.+}", resources.handle)
+        app.router.add_route("*", "/apis/{tail:.+}", resources.handle)
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return _json(discovery.version_info())
+
+    async def _health(self, request: web.Request) -> web.Response:
+        checks = ["ping", "log", "etcd"]
+        try:
+            await asyncio.wait_for(self.backend.current_revision(), 5)
+            healthy = True
+        except Exception:  # any datastore failure makes the check fail, not the endpoint
+            healthy = False
+        if "verbose" in request.query:
+            lines = [f"[+]{c} ok" if healthy or c != "etcd" else f"[-]{c} failed" for c in checks]
+            name = request.path.strip("/")
+            lines.append(f"{name} check passed" if healthy else f"{name} check failed")
+            return web.Response(text="\n".join(lines) + "\n", status=200 if healthy else 500)
+        return web.Response(text="ok" if healthy else "etcd failed", status=200 if healthy else 500)
+
+    def _aggregated(self, request: web.Request, core: bool) -> web.Response | None:
+        version = discovery.wants_aggregated(request.headers.get("Accept", ""))
+        if version is None:
+            return None
+        build = discovery.aggregated_core if core else discovery.aggregated_groups
+        doc = build(self.catalog, version=version)
+        return web.Response(
+            body=orjson.dumps(doc),
+            headers={"Content-Type": discovery.aggregated_content_type(version)},
+        )
+
+    async def _discovery_core(self, request: web.Request) -> web.Response:
+        aggregated = self._aggregated(request, core=True)
+        if aggregated is not None:
+            return aggregated
+        address = f"{self.config.advertise_host}:{self.port}"
+        return _json(discovery.api_versions(server_address=address))
+
+    async def _discovery_groups(self, request: web.Request) -> web.Response:
+        aggregated = self._aggregated(request, core=False)
+        if aggregated is not None:
+            return aggregated
+        return _json(discovery.api_group_list(self.catalog))
+
+    async def _resource_list_core(self, request: web.Request) -> web.Response:
+        return _json(discovery.api_resource_list(self.catalog, "", "v1"))
+
+    async def _group(self, request: web.Request) -> web.Response:
+        group = request.match_info["group"]
+        doc = discovery.api_group(self.catalog, group)
+        if doc is None:
+            raise web.HTTPNotFound()
+        return _json(doc)
+
+    async def _resource_list(self, request: web.Request) -> web.Response:
+        group, version = request.match_info["group"], request.match_info["version"]
+        doc = discovery.api_resource_list(self.catalog, group, version)
+        if doc is None:
+            raise web.HTTPNotFound()
+        return _json(doc)
+
+
+def _json(obj: object) -> web.Response:
+    return web.Response(body=orjson.dumps(obj), content_type="application/json")

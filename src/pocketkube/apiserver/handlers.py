@@ -1,0 +1,388 @@
+"""The resource endpoints: ``/api/v1/...`` and ``/apis/<group>/<version>/...`` for every verb.
+
+One handler reads the request (``requestinfo``), finds the resource in the catalog, and calls the
+resource's registry; everything that differs between resources lives in the catalog entry and the
+registry, not here. Responses are plain JSON objects and lists, ``Table`` when asked for (kubectl
+always asks), ``PartialObjectMetadata`` for metadata-only clients, and watch streams.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from pocketkube.api import status
+from pocketkube.api.patch import (
+    PatchError,
+    apply_json_patch,
+    apply_merge_patch,
+    apply_strategic_merge_patch,
+    schema_for_kind,
+)
+from pocketkube.api.status import OPTIMISTIC_LOCK_MESSAGE, StatusError
+from pocketkube.apiserver import body as bodies
+from pocketkube.apiserver.negotiation import Wanted, negotiate
+from pocketkube.apiserver.query import dry_run, list_options, watch_options
+from pocketkube.apiserver.registry import ResourceRegistry
+from pocketkube.apiserver.requestinfo import RequestInfo, parse_request_info
+from pocketkube.apiserver.resources import Catalog, Resource
+from pocketkube.apiserver.tables import to_table
+from pocketkube.apiserver.watch import serve_watch
+from pocketkube.storage.interface import Event, EventType, Obj, ObjectList, Preconditions
+
+MAX_JSON_PATCH_OPERATIONS = 10_000
+
+
+# The registry serving a resource, or None when it is not served yet.
+RegistryFor = Callable[[Resource], ResourceRegistry | None]
+AdmitCreate = Callable[[Resource, str], Awaitable[None]]
+
+
+def _json(obj: Any, code: int = 200) -> web.Response:
+    return web.Response(status=code, body=orjson.dumps(obj), content_type="application/json")
+
+
+def _not_found_path() -> StatusError:
+    return StatusError(
+        status.make_status(
+            code=404, reason="NotFound", message="the server could not find the requested resource"
+        )
+    )
+
+
+class ResourceHandler:
+    def __init__(
+        self, *, catalog: Catalog, registry_for: RegistryFor, admit_create: AdmitCreate
+    ) -> None:
+        self._catalog = catalog
+        self._registry_for = registry_for
+        self._admit_create = admit_create
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        info = parse_request_info(request.method, request.path, dict(request.query))
+        if not info.is_resource_request:
+            raise _not_found_path()
+        entry = self._catalog.get(info.group, info.version, info.resource)
+        if entry is None or (
+            info.namespace and not entry.namespaced and info.resource != "namespaces"
+        ):
+            raise _not_found_path()
+        if info.subresource and entry.subresource(info.subresource) is None:
+            raise _not_found_path()
+        if info.subresource and info.subresource != "status":
+            raise StatusError(
+                status.method_not_supported(
+                    f"{info.resource}/{info.subresource}", info.verb, entry.group
+                )
+            )
+        if not info.subresource and info.verb not in entry.verbs:
+            raise StatusError(status.method_not_supported(info.resource, info.verb, entry.group))
+        registry = self._registry_for(entry)
+        if registry is None:
+            raise _not_found_path()
+        call = _Call(request, info, entry, registry, self._admit_create)
+        return await call.run()
+
+
+class _Call:
+    """One resource request, dispatched by verb."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        info: RequestInfo,
+        entry: Resource,
+        registry: ResourceRegistry,
+        admit_create: AdmitCreate,
+    ) -> None:
+        self.admit_create = admit_create
+        self.request = request
+        self.info = info
+        self.entry = entry
+        self.registry = registry
+        self.query = request.query
+        self.wanted: Wanted = negotiate(request.headers.get("Accept", ""))
+        self.namespace = info.namespace if entry.namespaced else ""
+        self.qualified = f"{entry.plural}.{entry.group}" if entry.group else entry.plural
+
+    async def run(self) -> web.StreamResponse:
+        verb = self.info.verb
+        if verb == "get":
+            return self._object(
+                await self.registry.get(
+                    self.namespace,
+                    self.info.name,
+                    resource_version=self.query.get("resourceVersion", ""),
+                )
+            )
+        if verb == "list":
+            return self._list(
+                await self.registry.list(self.namespace, list_options(self.query, self.qualified))
+            )
+        if verb == "watch":
+            return await self._watch()
+        if verb == "create":
+            return await self._create()
+        if verb == "update":
+            return await self._update()
+        if verb == "patch":
+            return await self._patch()
+        if verb == "delete":
+            return await self._delete()
+        if verb == "deletecollection":
+            return await self._delete_collection()
+        raise StatusError(status.method_not_supported(self.info.resource, verb, self.entry.group))
+
+    # -- encoding --------------------------------------------------------------------------------
+    def _encode(self, obj: Obj) -> Any:
+        if self.wanted.partial_metadata:
+            return {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            }
+        return obj
+
+    def _object(self, obj: Obj, code: int = 200) -> web.Response:
+        if self.wanted.table:
+            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            return _json(
+                to_table(self.entry.kind, [obj], list_meta=meta, include_object=self._include()),
+                code,
+            )
+        return _json(self._encode(obj), code)
+
+    def _include(self) -> str:
+        return self.query.get("includeObject", "") or "Metadata"
+
+    def _list(self, result: ObjectList) -> web.Response:
+        meta: dict[str, Any] = {"resourceVersion": result.resource_version}
+        if result.continue_token:
+            meta["continue"] = result.continue_token
+        if result.remaining_item_count is not None:
+            meta["remainingItemCount"] = result.remaining_item_count
+        if self.wanted.table:
+            return _json(
+                to_table(
+                    self.entry.kind, result.items, list_meta=meta, include_object=self._include()
+                )
+            )
+        if self.wanted.partial_metadata:
+            return _json(
+                {
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": meta,
+                    "items": [self._encode(o) for o in result.items],
+                }
+            )
+        api_version = (
+            f"{self.entry.group}/{self.entry.version}" if self.entry.group else self.entry.version
+        )
+        head = orjson.dumps(
+            {"kind": f"{self.entry.kind}List", "apiVersion": api_version, "metadata": meta}
+        )
+        raw = (
+            result.raw_items
+            if result.raw_items is not None
+            else [orjson.dumps(o) for o in result.items]
+        )
+        body = b"".join((head[:-1], b',"items":[', b",".join(raw), b"]}"))
+        return web.Response(body=body, content_type="application/json")
+
+    async def _watch(self) -> web.StreamResponse:
+        opts, timeout = watch_options(self.query, self.qualified)
+        stream = self.registry.watch(self.namespace, opts, name=self.info.name)
+        api_version = (
+            f"{self.entry.group}/{self.entry.version}" if self.entry.group else self.entry.version
+        )
+
+        def encode(event: Event) -> Any:
+            if event.type is EventType.BOOKMARK:
+                return {"kind": self.entry.kind, "apiVersion": api_version, **event.object}
+            if self.wanted.table:
+                meta = {"resourceVersion": event.object["metadata"].get("resourceVersion", "")}
+                return to_table(
+                    self.entry.kind, [event.object], list_meta=meta, include_object=self._include()
+                )
+            return self._encode(event.object)
+
+        return await serve_watch(self.request, stream, encode=encode, timeout_seconds=timeout)
+
+    # -- writes ----------------------------------------------------------------------------------
+    async def _read_object(self) -> Obj:
+        kind = bodies.media_type(self.request)
+        if kind == bodies.PROTOBUF:
+            raise StatusError(status.unsupported_media_type(bodies.OBJECT_TYPES))
+        if kind not in bodies.OBJECT_TYPES:
+            raise StatusError(status.unsupported_media_type(bodies.OBJECT_TYPES))
+        return bodies.parse_object(await bodies.read_body(self.request), kind)
+
+    async def _create(self) -> web.Response:
+        obj = await self._read_object()
+        self._check_type(obj)
+        await self.admit_create(self.entry, self.namespace)
+        created = await self.registry.create(self.namespace, obj, dry_run=dry_run(self.query))
+        return self._object(created, 201)
+
+    def _check_type(self, obj: Obj) -> None:
+        api_version = (
+            f"{self.entry.group}/{self.entry.version}" if self.entry.group else self.entry.version
+        )
+        given_version, given_kind = obj.get("apiVersion"), obj.get("kind")
+        if given_version and given_version != api_version:
+            raise StatusError(
+                status.bad_request(
+                    f"the API version in the data ({given_version}) does not match the expected "
+                    "API "
+                    f"version ({api_version})"
+                )
+            )
+        if given_kind and given_kind != self.entry.kind:
+            raise StatusError(
+                status.bad_request(
+                    f"the kind in the data ({given_kind}) does not match the expected kind "
+                    f"({self.entry.kind})"
+                )
+            )
+
+    def _keep_status_split(self, desired: Obj, current: Obj) -> Obj:
+        """A write to the main resource cannot change status, nor a write to /status the rest."""
+        if self.entry.subresource("status") is None:
+            return desired
+        if self.info.subresource == "status":
+            merged = copy.deepcopy(current)
+            if "status" in desired:
+                merged["status"] = desired["status"]
+            else:
+                merged.pop("status", None)
+            return merged
+        if "status" in current:
+            desired["status"] = current["status"]
+        else:
+            desired.pop("status", None)
+        return desired
+
+    async def _update(self) -> web.Response:
+        obj = await self._read_object()
+        self._check_type(obj)
+        name = obj.get("metadata", {}).get("name")
+        if name and name != self.info.name:
+            raise StatusError(
+                status.bad_request(
+                    f"the name of the object ({name}) does not match the name on the URL "
+                    f"({self.info.name})"
+                )
+            )
+        wanted_rv = obj.get("metadata", {}).get("resourceVersion")
+
+        async def mutate(current: Obj) -> Obj:
+            if wanted_rv and wanted_rv != current["metadata"].get("resourceVersion"):
+                raise StatusError(
+                    status.conflict(
+                        self.qualified.split(".")[0],
+                        self.info.name,
+                        OPTIMISTIC_LOCK_MESSAGE,
+                        self.entry.group,
+                    )
+                )
+            return self._keep_status_split(copy.deepcopy(obj), current)
+
+        updated = await self.registry.update(
+            self.namespace, self.info.name, mutate, dry_run=dry_run(self.query)
+        )
+        return self._object(updated)
+
+    async def _patch(self) -> web.Response:
+        kind = bodies.media_type(self.request)
+        if kind not in (bodies.JSON_PATCH, bodies.MERGE_PATCH, bodies.STRATEGIC_PATCH):
+            raise StatusError(
+                status.unsupported_media_type(
+                    (bodies.JSON_PATCH, bodies.MERGE_PATCH, bodies.STRATEGIC_PATCH)
+                )
+            )
+        patch = bodies.parse_document(await bodies.read_body(self.request), kind)
+        if kind == bodies.JSON_PATCH:
+            if not isinstance(patch, list):
+                raise StatusError(
+                    status.bad_request("json patch must be a JSON array of operations")
+                )
+            if len(patch) > MAX_JSON_PATCH_OPERATIONS:
+                raise StatusError(
+                    status.request_entity_too_large(
+                        "The allowed maximum operations in a JSON patch is "
+                        f"{MAX_JSON_PATCH_OPERATIONS}, "
+                        f"got {len(patch)}"
+                    )
+                )
+        elif not isinstance(patch, dict):
+            raise StatusError(status.bad_request("the patch must be a JSON object"))
+
+        async def mutate(current: Obj) -> Obj:
+            try:
+                if kind == bodies.JSON_PATCH:
+                    patched = apply_json_patch(current, patch)
+                elif kind == bodies.MERGE_PATCH:
+                    patched = apply_merge_patch(current, patch)
+                else:
+                    patched = apply_strategic_merge_patch(
+                        current, patch, schema_for_kind(self.entry.kind)
+                    )
+            except PatchError as err:
+                code = 400 if err.bad_request else 422
+                raise StatusError(
+                    status.make_status(
+                        code=code,
+                        reason="BadRequest" if code == 400 else "Invalid",
+                        message=str(err),
+                    )
+                ) from None
+            if not isinstance(patched, dict):
+                raise StatusError(status.bad_request("the patched object is not a JSON object"))
+            self._check_type(patched)
+            return self._keep_status_split(patched, current)
+
+        updated = await self.registry.update(
+            self.namespace, self.info.name, mutate, dry_run=dry_run(self.query)
+        )
+        return self._object(updated)
+
+    async def _delete_options(self) -> tuple[Preconditions | None, bool]:
+        raw = await bodies.read_body(self.request)
+        options: dict[str, Any] = bodies.parse_object(raw, bodies.JSON) if raw.strip() else {}
+        pre = options.get("preconditions") or {}
+        preconditions = None
+        if pre:
+            preconditions = Preconditions(
+                uid=pre.get("uid"), resource_version=pre.get("resourceVersion")
+            )
+        run_dry = dry_run(self.query) or options.get("dryRun") == ["All"]
+        return preconditions, run_dry
+
+    async def _delete(self) -> web.Response:
+        preconditions, run_dry = await self._delete_options()
+        obj, deleted_now = await self.registry.delete(
+            self.namespace, self.info.name, preconditions=preconditions, dry_run=run_dry
+        )
+        return self._object(obj, 200 if deleted_now else 202)
+
+    async def _delete_collection(self) -> web.Response:
+        _, run_dry = await self._delete_options()
+        listed = await self.registry.list(self.namespace, list_options(self.query, self.qualified))
+        deleted = []
+        for obj in listed.items:
+            meta = obj["metadata"]
+            try:
+                gone, _ = await self.registry.delete(
+                    meta.get("namespace", ""), meta["name"], dry_run=run_dry
+                )
+            except StatusError as err:
+                if err.code == 404:
+                    continue
+                raise
+            deleted.append(gone)
+        return self._list(ObjectList(items=deleted, resource_version=listed.resource_version))

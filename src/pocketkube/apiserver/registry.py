@@ -1,0 +1,222 @@
+"""Generic REST storage for one resource: upstream's ``registry/generic/registry.Store``.
+
+It turns the verbs into storage calls (through the resource's watch cache) with what every
+Kubernetes resource shares: server-owned metadata, name validation, graceful deletion by
+finalizers (an object with finalizers gets a ``deletionTimestamp`` and goes away when the last
+finalizer is removed), dry runs that run everything but the write, and storage errors turned into
+the Status a client expects.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pocketkube.api import status
+from pocketkube.api.status import StatusError
+from pocketkube.api.validation import name_is_dns_subdomain, validate_object_meta
+from pocketkube.apiserver.defaults import apply_create_defaults
+from pocketkube.apiserver.errors import status_error_from_storage
+from pocketkube.apiserver.objectmeta import (
+    now_rfc3339,
+    prepare_for_create,
+    prepare_for_update,
+)
+from pocketkube.storage.errors import NotFound, StorageError
+from pocketkube.storage.interface import (
+    ListOptions,
+    Obj,
+    ObjectList,
+    Preconditions,
+    Storage,
+    WatchOptions,
+    WatchStream,
+)
+
+Mutation = Callable[[Obj], Obj]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    """What the registry needs to know of a resource (a view of the catalog entry)."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    storage_prefix: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+class ResourceRegistry:
+    def __init__(self, *, info: ResourceInfo, storage: Storage) -> None:
+        self.info = info
+        self.storage = storage
+
+    def key(self, namespace: str, name: str = "") -> str:
+        prefix = self.info.storage_prefix
+        if self.info.namespaced and namespace:
+            return f"{prefix}{namespace}/{name}" if name else f"{prefix}{namespace}/"
+        return f"{prefix}{name}"
+
+    def _fail(self, err: StorageError, name: str = "") -> StatusError:
+        return status_error_from_storage(
+            err, resource=self.info.plural, name=name, group=self.info.group
+        )
+
+    def _validate(self, obj: Obj) -> None:
+        errors = validate_object_meta(
+            obj["metadata"], namespaced=self.info.namespaced, name_validator=name_is_dns_subdomain
+        )
+        if errors:
+            name = str(obj["metadata"].get("name", ""))
+            raise StatusError(status.invalid(self.info.kind, name, errors, self.info.group))
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def get(self, namespace: str, name: str, *, resource_version: str = "") -> Obj:
+        try:
+            return await self.storage.get(
+                self.key(namespace, name), resource_version=resource_version
+            )
+        except StorageError as err:
+            raise self._fail(err, name) from None
+
+    async def list(self, namespace: str, opts: ListOptions) -> ObjectList:
+        try:
+            return await self.storage.get_list(self.key(namespace), opts)
+        except StorageError as err:
+            raise self._fail(err) from None
+
+    def watch(self, namespace: str, opts: WatchOptions, *, name: str = "") -> WatchStream:
+        key = self.key(namespace, name) if name else self.key(namespace)
+        return self.storage.watch(key, opts)
+
+    # -- writes --------------------------------------------------------------------------------
+    async def create(self, namespace: str, obj: Obj, *, dry_run: bool = False) -> Obj:
+        info = self.info
+        prepared = prepare_for_create(
+            obj,
+            api_version=info.api_version,
+            kind=info.kind,
+            namespace=namespace,
+            namespaced=info.namespaced,
+        )
+        self._validate(prepared)
+        apply_create_defaults(info.kind, prepared)
+        name = prepared["metadata"]["name"]
+        if dry_run:
+            return prepared
+        try:
+            return await self.storage.create(self.key(namespace, name), prepared)
+        except StorageError as err:
+            raise self._fail(err, name) from None
+
+    async def update(
+        self, namespace: str, name: str, mutate: Callable[[Obj], Awaitable[Obj]], *, dry_run: bool
+    ) -> Obj:
+        """Apply ``mutate`` (which returns the desired object) to the stored object and write it.
+
+        ``mutate`` may run more than once (on conflicts), always on a fresh copy.
+        """
+        info = self.info
+        result: dict[str, Obj] = {}
+
+        async def update(current: Obj | None) -> Obj:
+            if current is None:
+                raise NotFound(f"{name} not found")
+            desired = await mutate(copy.deepcopy(current))
+            updated = prepare_for_update(
+                desired, current, api_version=info.api_version, kind=info.kind
+            )
+            self._validate(updated)
+            if dry_run:
+                result["dry"] = updated
+                return current
+            return updated
+
+        try:
+            stored = await self.storage.guaranteed_update(self.key(namespace, name), update)
+        except StorageError as err:
+            raise self._fail(err, name) from None
+        if dry_run:
+            return result["dry"]
+        return await self._finish_if_finalized(namespace, stored)
+
+    async def _finish_if_finalized(self, namespace: str, obj: Obj) -> Obj:
+        """An object being deleted goes away once its last finalizer is removed."""
+        meta = obj["metadata"]
+        if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+            return obj
+        try:
+            return await self.storage.delete(
+                self.key(namespace, meta["name"]),
+                preconditions=Preconditions(uid=meta.get("uid")),
+            )
+        except NotFound:
+            return obj
+        except StorageError as err:
+            raise self._fail(err, meta["name"]) from None
+
+    async def delete(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        preconditions: Preconditions | None = None,
+        dry_run: bool = False,
+    ) -> tuple[Obj, bool]:
+        """Delete the object; (object, deleted now). With finalizers it is only marked."""
+        key = self.key(namespace, name)
+        try:
+            current = await self.storage.get(key)
+            if preconditions is not None:
+                _check(current, preconditions, self.info.plural, name, self.info.group)
+            if current["metadata"].get("finalizers"):
+                return await self._mark_deleted(namespace, name, current, dry_run), False
+            if dry_run:
+                return current, True
+            deleted = await self.storage.delete(key, preconditions=preconditions)
+            return deleted, True
+        except StorageError as err:
+            raise self._fail(err, name) from None
+
+    async def _mark_deleted(self, namespace: str, name: str, current: Obj, dry_run: bool) -> Obj:
+        if current["metadata"].get("deletionTimestamp"):
+            return current
+
+        async def mark(obj: Obj | None) -> Obj:
+            if obj is None:
+                raise NotFound(f"{name} not found")
+            obj["metadata"]["deletionTimestamp"] = now_rfc3339()
+            obj["metadata"]["deletionGracePeriodSeconds"] = 0
+            return obj
+
+        if dry_run:
+            return await mark(copy.deepcopy(current))
+        return await self.storage.guaranteed_update(self.key(namespace, name), mark)
+
+
+def _check(obj: Obj, pre: Preconditions, resource: str, name: str, group: str) -> None:
+    meta: dict[str, Any] = obj["metadata"]
+    if pre.uid is not None and pre.uid != meta.get("uid"):
+        message = (
+            f"Precondition failed: UID in precondition: {pre.uid}, "
+            f"UID in object meta: {meta.get('uid', '')}"
+        )
+        raise StatusError(status.conflict(resource, name, message, group))
+    if pre.resource_version is not None and pre.resource_version != meta.get("resourceVersion"):
+        message = (
+            f"Precondition failed: ResourceVersion in precondition: {pre.resource_version}, "
+            f"ResourceVersion in object meta: {meta.get('resourceVersion', '')}"
+        )
+        raise StatusError(status.conflict(resource, name, message, group))

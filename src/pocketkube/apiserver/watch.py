@@ -1,0 +1,64 @@
+"""Serving a watch: newline-delimited JSON events over one chunked HTTP response.
+
+Each line is ``{"type": ..., "object": ...}``; BOOKMARK objects carry only kind, apiVersion and
+resourceVersion; a resourceVersion that is too old becomes an ERROR event holding a 410 Status,
+as kube-apiserver sends it. ``timeoutSeconds`` ends the stream cleanly, as does a watch the cache
+dropped for being too slow (the client resumes from its last resourceVersion).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from pocketkube.api import status
+from pocketkube.storage.errors import Expired, StorageError, Unavailable
+from pocketkube.storage.interface import Event, EventType, WatchStream
+
+EncodeObject = Callable[[Event], Any]
+MAX_TIMEOUT_SECONDS = 3600
+
+
+def watch_line(event_type: str, obj: Any) -> bytes:
+    return orjson.dumps({"type": event_type, "object": obj}) + b"\n"
+
+
+async def serve_watch(
+    request: web.Request,
+    stream: WatchStream,
+    *,
+    encode: EncodeObject,
+    timeout_seconds: float,
+    content_type: str = "application/json",
+) -> web.StreamResponse:
+    response = web.StreamResponse(
+        status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    async with stream:
+        try:
+            async with asyncio.timeout(min(timeout_seconds, MAX_TIMEOUT_SECONDS)):
+                async for event in stream:
+                    await response.write(watch_line(event.type.value, encode(event)))
+        except TimeoutError:
+            pass
+        except Expired as err:
+            body = status.expired(err.message)
+            await response.write(watch_line(EventType.ERROR.value, body))
+        except Unavailable:
+            pass  # dropped (too slow, or the datastore went away): the client re-watches
+        except StorageError as err:
+            await response.write(
+                watch_line(EventType.ERROR.value, status.internal_error(err.message))
+            )
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response
