@@ -1,11 +1,19 @@
-"""Per-kind defaults applied on create, as upstream's strategies' PrepareForCreate and the
-defaulting functions do. Kinds without an entry need none (yet)."""
+"""Per-kind rules: defaults applied on create, and validation on create and update.
+
+As upstream's strategies (PrepareForCreate, Validate, ValidateUpdate) and defaulting functions.
+A kind without an entry needs none (yet). Each kind's rules live in their own module and are
+registered here by kind name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from pocketkube.api.validation import FieldError
 from pocketkube.storage.interface import Obj
+
+# (new object, old object or None on create) -> what is wrong with it.
+Validator = Callable[[Obj, Obj | None], list[FieldError]]
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
@@ -14,7 +22,7 @@ def _namespace(obj: Obj) -> None:
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
     obj["status"] = {"phase": "Active"}
     labels = obj["metadata"].setdefault("labels", {})
-    labels[NAMESPACE_NAME_LABEL] = obj["metadata"]["name"]
+    labels[NAMESPACE_NAME_LABEL] = obj["metadata"].get("name", "")
 
 
 def _secret(obj: Obj) -> None:
@@ -31,3 +39,11 @@ def apply_create_defaults(kind: str, obj: Obj) -> None:
     defaulter = CREATE_DEFAULTS.get(kind)
     if defaulter is not None:
         defaulter(obj)
+
+
+VALIDATORS: dict[str, Validator] = {}
+
+
+def validate_kind(kind: str, obj: Obj, old: Obj | None) -> list[FieldError]:
+    validator = VALIDATORS.get(kind)
+    return validator(obj, old) if validator is not None else []

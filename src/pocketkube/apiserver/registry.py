@@ -17,7 +17,7 @@ from typing import Any
 from pocketkube.api import status
 from pocketkube.api.status import StatusError
 from pocketkube.api.validation import name_is_dns_subdomain, validate_object_meta
-from pocketkube.apiserver.defaults import apply_create_defaults
+from pocketkube.apiserver.defaults import apply_create_defaults, validate_kind
 from pocketkube.apiserver.errors import status_error_from_storage
 from pocketkube.apiserver.objectmeta import (
     now_rfc3339,
@@ -74,10 +74,11 @@ class ResourceRegistry:
             err, resource=self.info.plural, name=name, group=self.info.group
         )
 
-    def _validate(self, obj: Obj) -> None:
+    def _validate(self, obj: Obj, old: Obj | None = None) -> None:
         errors = validate_object_meta(
             obj["metadata"], namespaced=self.info.namespaced, name_validator=name_is_dns_subdomain
         )
+        errors += validate_kind(self.info.kind, obj, old)
         if errors:
             name = str(obj["metadata"].get("name", ""))
             raise StatusError(status.invalid(self.info.kind, name, errors, self.info.group))
@@ -111,8 +112,8 @@ class ResourceRegistry:
             namespace=namespace,
             namespaced=info.namespaced,
         )
-        self._validate(prepared)
         apply_create_defaults(info.kind, prepared)
+        self._validate(prepared)
         name = prepared["metadata"]["name"]
         if dry_run:
             return prepared
@@ -138,7 +139,7 @@ class ResourceRegistry:
             updated = prepare_for_update(
                 desired, current, api_version=info.api_version, kind=info.kind
             )
-            self._validate(updated)
+            self._validate(updated, current)
             if dry_run:
                 result["dry"] = updated
                 return current
