@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pocketkube.api import pods, workloads
 from pocketkube.api.validation import FieldError
 from pocketkube.storage.interface import Obj
 
@@ -32,6 +33,13 @@ def _secret(obj: Obj) -> None:
 CREATE_DEFAULTS: dict[str, Callable[[Obj], None]] = {
     "Namespace": _namespace,
     "Secret": _secret,
+    "Pod": pods.default_pod,
+    "Deployment": workloads.default_deployment,
+    "ReplicaSet": workloads.default_replicaset,
+    "StatefulSet": workloads.default_statefulset,
+    "DaemonSet": workloads.default_daemonset,
+    "Job": workloads.default_job,
+    "CronJob": workloads.default_cronjob,
 }
 
 
@@ -41,7 +49,14 @@ def apply_create_defaults(kind: str, obj: Obj) -> None:
         defaulter(obj)
 
 
-VALIDATORS: dict[str, Validator] = {}
+VALIDATORS: dict[str, Validator] = {
+    "Pod": pods.validate_pod,
+    "Deployment": workloads.validate_apps_workload,
+    "ReplicaSet": workloads.validate_apps_workload,
+    "StatefulSet": workloads.validate_apps_workload,
+    "DaemonSet": workloads.validate_apps_workload,
+    "Job": workloads.validate_job,
+}
 
 
 def validate_kind(kind: str, obj: Obj, old: Obj | None) -> list[FieldError]:
