@@ -26,13 +26,13 @@ from pocketkube.api.patch import (
 from pocketkube.api.status import OPTIMISTIC_LOCK_MESSAGE, StatusError
 from pocketkube.apiserver import body as bodies
 from pocketkube.apiserver.negotiation import Wanted, negotiate
-from pocketkube.apiserver.query import dry_run, list_options, watch_options
-from pocketkube.apiserver.registry import ResourceRegistry
+from pocketkube.apiserver.query import delete_options, dry_run, list_options, watch_options
+from pocketkube.apiserver.registry import DeleteOptions, ResourceRegistry
 from pocketkube.apiserver.requestinfo import RequestInfo, parse_request_info
 from pocketkube.apiserver.resources import Catalog, Resource
 from pocketkube.apiserver.tables import to_table
 from pocketkube.apiserver.watch import serve_watch
-from pocketkube.storage.interface import Event, EventType, Obj, ObjectList, Preconditions
+from pocketkube.storage.interface import Event, EventType, Obj, ObjectList
 
 MAX_JSON_PATCH_OPERATIONS = 10_000
 
@@ -351,34 +351,26 @@ class _Call:
         )
         return self._object(updated)
 
-    async def _delete_options(self) -> tuple[Preconditions | None, bool]:
+    async def _delete_options(self) -> tuple[DeleteOptions, bool]:
         raw = await bodies.read_body(self.request)
-        options: dict[str, Any] = bodies.parse_object(raw, bodies.JSON) if raw.strip() else {}
-        pre = options.get("preconditions") or {}
-        preconditions = None
-        if pre:
-            preconditions = Preconditions(
-                uid=pre.get("uid"), resource_version=pre.get("resourceVersion")
-            )
-        run_dry = dry_run(self.query) or options.get("dryRun") == ["All"]
-        return preconditions, run_dry
+        body: dict[str, Any] = bodies.parse_object(raw, bodies.JSON) if raw.strip() else {}
+        return delete_options(self.query, body)
 
     async def _delete(self) -> web.Response:
-        preconditions, run_dry = await self._delete_options()
-        obj, deleted_now = await self.registry.delete(
-            self.namespace, self.info.name, preconditions=preconditions, dry_run=run_dry
-        )
-        return self._object(obj, 200 if deleted_now else 202)
+        options, accepted = await self._delete_options()
+        obj, deleted_now = await self.registry.delete(self.namespace, self.info.name, options)
+        # Upstream answers 202 only to an explicit orphanDependents=false that did not delete.
+        return self._object(obj, 202 if accepted and not deleted_now else 200)
 
     async def _delete_collection(self) -> web.Response:
-        _, run_dry = await self._delete_options()
+        options, _ = await self._delete_options()
         listed = await self.registry.list(self.namespace, list_options(self.query, self.qualified))
         deleted = []
         for obj in listed.items:
             meta = obj["metadata"]
             try:
                 gone, _ = await self.registry.delete(
-                    meta.get("namespace", ""), meta["name"], dry_run=run_dry
+                    meta.get("namespace", ""), meta["name"], options
                 )
             except StatusError as err:
                 if err.code == 404:

@@ -14,9 +14,11 @@ from pocketkube.api.fields import (
 )
 from pocketkube.api.labels import SelectorError, parse_label_selector
 from pocketkube.api.status import StatusError
+from pocketkube.apiserver.registry import DeleteOptions
 from pocketkube.storage.interface import (
     ListOptions,
     Obj,
+    Preconditions,
     Predicate,
     ResourceVersionMatch,
     WatchOptions,
@@ -114,3 +116,45 @@ def dry_run(query: Mapping[str, Any]) -> bool:
     if values == ["All"]:
         return True
     raise StatusError(status.bad_request(f"Invalid dry run: {values}: supported values: All"))
+
+
+PROPAGATION_POLICIES = ("Orphan", "Background", "Foreground")
+
+
+def delete_options(query: Mapping[str, Any], body: dict[str, Any]) -> tuple[DeleteOptions, bool]:
+    """``metav1.DeleteOptions`` from the body and the query (the query wins, as upstream);
+    and whether the client set ``orphanDependents: false`` (which upstream answers with 202)."""
+    if body.get("kind") not in (None, "DeleteOptions"):
+        raise StatusError(status.bad_request(f"expected DeleteOptions, got {body.get('kind')}"))
+    pre = body.get("preconditions") or {}
+    preconditions = None
+    if isinstance(pre, dict) and pre:
+        preconditions = Preconditions(
+            uid=pre.get("uid"), resource_version=pre.get("resourceVersion")
+        )
+    grace: Any = body.get("gracePeriodSeconds")
+    if query.get("gracePeriodSeconds", "") != "":
+        grace = _int(query, "gracePeriodSeconds")
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+        raise StatusError(status.bad_request(f"invalid gracePeriodSeconds: {grace!r}"))
+    policy = query.get("propagationPolicy") or body.get("propagationPolicy")
+    orphan = body.get("orphanDependents")
+    if query.get("orphanDependents"):
+        orphan = _bool(query, "orphanDependents")
+    if policy is not None and policy not in PROPAGATION_POLICIES:
+        raise StatusError(
+            status.bad_request(
+                f"propagationPolicy: Unsupported value: {policy!r}: supported values: "
+                '"Foreground", "Background", "Orphan"'
+            )
+        )
+    if policy is None and orphan is not None:
+        policy = "Orphan" if orphan else "Background"
+    run_dry = dry_run(query) or body.get("dryRun") == ["All"]
+    options = DeleteOptions(
+        preconditions=preconditions,
+        grace_period_seconds=grace,
+        propagation_policy=policy,
+        dry_run=run_dry,
+    )
+    return options, orphan is False

@@ -10,8 +10,9 @@ the Status a client expects.
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pocketkube.api import status
@@ -19,11 +20,7 @@ from pocketkube.api.status import StatusError
 from pocketkube.api.validation import name_is_dns_subdomain, validate_object_meta
 from pocketkube.apiserver.defaults import apply_create_defaults, validate_kind
 from pocketkube.apiserver.errors import status_error_from_storage
-from pocketkube.apiserver.objectmeta import (
-    now_rfc3339,
-    prepare_for_create,
-    prepare_for_update,
-)
+from pocketkube.apiserver.objectmeta import prepare_for_create, prepare_for_update, rfc3339
 from pocketkube.storage.errors import NotFound, StorageError
 from pocketkube.storage.interface import (
     ListOptions,
@@ -154,9 +151,12 @@ class ResourceRegistry:
         return await self._finish_if_finalized(namespace, stored)
 
     async def _finish_if_finalized(self, namespace: str, obj: Obj) -> Obj:
-        """An object being deleted goes away once its last finalizer is removed."""
+        """An object being deleted goes away once its last finalizer is removed (objects in
+        graceful deletion, with a grace period left, wait for a delete with grace 0)."""
         meta = obj["metadata"]
         if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+            return obj
+        if meta.get("deletionGracePeriodSeconds", 0) != 0:
             return obj
         try:
             return await self.storage.delete(
@@ -169,42 +169,95 @@ class ResourceRegistry:
             raise self._fail(err, meta["name"]) from None
 
     async def delete(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        preconditions: Preconditions | None = None,
-        dry_run: bool = False,
+        self, namespace: str, name: str, options: DeleteOptions | None = None
     ) -> tuple[Obj, bool]:
-        """Delete the object; (object, deleted now). With finalizers it is only marked."""
+        """Delete the object; (object, deleted now).
+
+        An object with finalizers (including those the propagation policy adds) or a grace
+        period is only marked with a deletionTimestamp; it goes when the finalizers are gone, or
+        when its owner (the kubelet, for a pod) deletes it again with grace 0.
+        """
+        options = options or DeleteOptions()
         key = self.key(namespace, name)
         try:
             current = await self.storage.get(key)
-            if preconditions is not None:
-                _check(current, preconditions, self.info.plural, name, self.info.group)
-            if current["metadata"].get("finalizers"):
-                return await self._mark_deleted(namespace, name, current, dry_run), False
-            if dry_run:
+            if options.preconditions is not None:
+                _check(current, options.preconditions, self.info.plural, name, self.info.group)
+            grace = graceful_period(self.info.kind, current, options.grace_period_seconds)
+            finalizers = _with_propagation(current, options.propagation_policy)
+            if finalizers or grace > 0:
+                marked = await self._mark_deleted(namespace, name, finalizers, grace, options)
+                return marked, False
+            if options.dry_run:
                 return current, True
-            deleted = await self.storage.delete(key, preconditions=preconditions)
+            deleted = await self.storage.delete(key, preconditions=options.preconditions)
             return deleted, True
         except StorageError as err:
             raise self._fail(err, name) from None
 
-    async def _mark_deleted(self, namespace: str, name: str, current: Obj, dry_run: bool) -> Obj:
-        if current["metadata"].get("deletionTimestamp"):
-            return current
-
+    async def _mark_deleted(
+        self,
+        namespace: str,
+        name: str,
+        finalizers: Sequence[str],
+        grace: int,
+        options: DeleteOptions,
+    ) -> Obj:
         async def mark(obj: Obj | None) -> Obj:
             if obj is None:
                 raise NotFound(f"{name} not found")
-            obj["metadata"]["deletionTimestamp"] = now_rfc3339()
-            obj["metadata"]["deletionGracePeriodSeconds"] = 0
+            meta = obj["metadata"]
+            if finalizers:
+                meta["finalizers"] = list(finalizers)
+            previous = meta.get("deletionGracePeriodSeconds")
+            if meta.get("deletionTimestamp") and previous is not None and previous <= grace:
+                return obj  # a deletion may only be shortened
+            meta["deletionTimestamp"] = rfc3339(datetime.now(UTC) + timedelta(seconds=grace))
+            meta["deletionGracePeriodSeconds"] = grace
             return obj
 
-        if dry_run:
-            return await mark(copy.deepcopy(current))
-        return await self.storage.guaranteed_update(self.key(namespace, name), mark)
+        if options.dry_run:
+            return await mark(copy.deepcopy(await self.storage.get(self.key(namespace, name))))
+        marked = await self.storage.guaranteed_update(self.key(namespace, name), mark)
+        if grace == 0 and not marked["metadata"].get("finalizers"):
+            return await self._finish_if_finalized(namespace, marked)
+        return marked
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOptions:
+    """``metav1.DeleteOptions`` as the registry needs them."""
+
+    preconditions: Preconditions | None = None
+    grace_period_seconds: int | None = None
+    propagation_policy: str | None = None
+    dry_run: bool = False
+
+
+PROPAGATION_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
+
+
+def _with_propagation(obj: Obj, policy: str | None) -> list[str]:
+    """The object's finalizers after a delete with ``policy`` (Background adds none)."""
+    finalizers = list(obj["metadata"].get("finalizers") or [])
+    added = PROPAGATION_FINALIZERS.get(policy or "")
+    if added and added not in finalizers:
+        finalizers.append(added)
+    return finalizers
+
+
+def graceful_period(kind: str, obj: Obj, requested: int | None) -> int:
+    """Seconds the object gets before it is removed; 0 removes it now (upstream's
+    CheckGracefulDelete: only pods that a kubelet may be running get a grace period)."""
+    if kind != "Pod":
+        return 0
+    spec, status_ = obj.get("spec", {}), obj.get("status", {})
+    if not spec.get("nodeName") or status_.get("phase") in ("Failed", "Succeeded"):
+        return 0
+    if requested is not None:
+        return max(requested, 0)
+    default = spec.get("terminationGracePeriodSeconds", 30)
+    return default if isinstance(default, int) and default >= 0 else 30
 
 
 def _check(obj: Obj, pre: Preconditions, resource: str, name: str, group: str) -> None:

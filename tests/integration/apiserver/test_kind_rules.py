@@ -68,3 +68,53 @@ async def test_deployment_selector_must_match(admin: Client) -> None:
     )
     assert (code, body["reason"]) == (422, "Invalid")
     assert body["details"]["group"] == "apps"
+
+
+async def test_unscheduled_pods_go_at_once_scheduled_ones_gracefully(admin: Client) -> None:
+    await admin.request("POST", PODS, pod("free"))
+    code, _ = await admin.request("DELETE", f"{PODS}/free")
+    assert code == 200
+    code, _ = await admin.request("GET", f"{PODS}/free")
+    assert code == 404
+
+    bound = pod("bound")
+    bound["spec"]["nodeName"] = "node-a"  # type: ignore[index]
+    await admin.request("POST", PODS, bound)
+    code, marked = await admin.request("DELETE", f"{PODS}/bound")
+    assert code == 200
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert marked["metadata"]["deletionTimestamp"]
+    code, _ = await admin.request("GET", f"{PODS}/bound")
+    assert code == 200  # it stays until its kubelet confirms the stop
+    code, _ = await admin.request("DELETE", f"{PODS}/bound?gracePeriodSeconds=0")
+    assert code == 200
+    code, _ = await admin.request("GET", f"{PODS}/bound")
+    assert code == 404
+
+
+async def test_finalizers_hold_an_object_until_removed(admin: Client) -> None:
+    cms = "/api/v1/namespaces/default/configmaps"
+    obj = {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
+    await admin.request("POST", cms, obj)
+    code, marked = await admin.request("DELETE", f"{cms}/held")
+    assert code == 200
+    assert marked["metadata"]["deletionTimestamp"]
+    patch = {"metadata": {"finalizers": None}}
+    code, _ = await admin.request(
+        "PATCH", f"{cms}/held", patch, content_type="application/merge-patch+json"
+    )
+    assert code == 200
+    code, _ = await admin.request("GET", f"{cms}/held")
+    assert code == 404
+
+
+async def test_foreground_deletion_adds_its_finalizer(admin: Client) -> None:
+    cms = "/api/v1/namespaces/default/configmaps"
+    await admin.request("POST", cms, {"metadata": {"name": "fg"}})
+    code, marked = await admin.request(
+        "DELETE", f"{cms}/fg", {"kind": "DeleteOptions", "propagationPolicy": "Foreground"}
+    )
+    assert code == 200
+    assert marked["metadata"]["finalizers"] == ["foregroundDeletion"]
+    code, body = await admin.request("DELETE", f"{cms}/fg", {"propagationPolicy": "Sideways"})
+    assert (code, body["reason"]) == (400, "BadRequest")
