@@ -26,13 +26,16 @@ from pocketkube.api import status
 from pocketkube.api.status import StatusError
 from pocketkube.apiserver import discovery
 from pocketkube.apiserver.admission import namespace_lifecycle
+from pocketkube.apiserver.allocator import service_ip_range
 from pocketkube.apiserver.errors import status_middleware, status_response
 from pocketkube.apiserver.handlers import ResourceHandler
 from pocketkube.apiserver.kubeconfig import write_kubeconfig
+from pocketkube.apiserver.openapi import add_openapi_routes
 from pocketkube.apiserver.pki import PKI, client_identity, ensure_pki, server_ssl_context
 from pocketkube.apiserver.registry import ResourceInfo, ResourceRegistry
 from pocketkube.apiserver.resources import Catalog, Resource
 from pocketkube.apiserver.resources_builtin import builtin_catalog
+from pocketkube.apiserver.services import DEFAULT_SERVICE_CIDR, ServiceRegistry
 from pocketkube.apiserver.storagehub import StorageHub
 from pocketkube.storage.backend import Backend
 from pocketkube.storage.errors import NotFound
@@ -64,6 +67,7 @@ class APIServerConfig:
     tls_sans: tuple[str, ...] = ()
     advertise_host: str = "127.0.0.1"
     kubeconfig_path: Path | None = None
+    service_cidr: str = DEFAULT_SERVICE_CIDR
 
 
 class APIServer:
@@ -115,6 +119,7 @@ class APIServer:
         server = site._server
         if self.config.port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        await self._publish_kubernetes_service()
         await asyncio.to_thread(
             write_kubeconfig,
             self.kubeconfig_path,
@@ -163,7 +168,15 @@ class APIServer:
                 storage_prefix=prefix,
             )
             storage = await self.hub.cache(prefix)
-            self.registries[resource.gvr] = ResourceRegistry(info=info, storage=storage)
+            if resource.gvr == ("", "v1", "services"):
+                self.registries[resource.gvr] = ServiceRegistry(
+                    info=info,
+                    storage=storage,
+                    ranges=self.hub.storage,
+                    service_cidr=self.config.service_cidr,
+                )
+            else:
+                self.registries[resource.gvr] = ResourceRegistry(info=info, storage=storage)
 
     def registry_for(self, resource: Resource) -> ResourceRegistry | None:
         return self.registries.get(resource.gvr)
@@ -171,11 +184,52 @@ class APIServer:
     async def _bootstrap(self) -> None:
         namespaces = self.registries[("", "v1", "namespaces")]
         for name in SYSTEM_NAMESPACES:
-            try:
-                await namespaces.create("", {"metadata": {"name": name}})
-            except StatusError as err:
-                if err.code != 409:
-                    raise
+            await _create_if_missing(namespaces, "", {"metadata": {"name": name}})
+
+    async def _publish_kubernetes_service(self) -> None:
+        """The ``kubernetes`` service in ``default``: the first address of the service CIDR,
+        port 443, and endpoints pointing at this API server."""
+        span = service_ip_range(self.config.service_cidr)
+        first_ip = span.show(span.base)
+        service = {
+            "metadata": {
+                "name": "kubernetes",
+                "labels": {"component": "apiserver", "provider": "kubernetes"},
+            },
+            "spec": {
+                "clusterIP": first_ip,
+                "ports": [
+                    {"name": "https", "port": 443, "protocol": "TCP", "targetPort": self.port}
+                ],
+            },
+        }
+        await _create_if_missing(self.registries[("", "v1", "services")], "default", service)
+        address, port = self.config.advertise_host, self.port
+        endpoints = {
+            "metadata": {
+                "name": "kubernetes",
+                "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"},
+            },
+            "subsets": [
+                {
+                    "addresses": [{"ip": address}],
+                    "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+                }
+            ],
+        }
+        slice_ = {
+            "metadata": {
+                "name": "kubernetes",
+                "labels": {"kubernetes.io/service-name": "kubernetes"},
+            },
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        }
+        await _replace(self.registries[("", "v1", "endpoints")], "default", endpoints)
+        await _replace(
+            self.registries[("discovery.k8s.io", "v1", "endpointslices")], "default", slice_
+        )
 
     async def _get_namespace(self, name: str) -> Obj | None:
         namespaces = self.registries[("", "v1", "namespaces")]
@@ -214,6 +268,7 @@ class APIServer:
         app.router.add_get("/api/v1", self._resource_list_core)
         app.router.add_get("/apis/{group}", self._group)
         app.router.add_get("/apis/{group}/{version}", self._resource_list)
+        add_openapi_routes(app, self.catalog)
         app.router.add_route("*", "/api/{tail:.+}", resources.handle)
         app.router.add_route("*", "/apis/{tail:.+}", resources.handle)
 
@@ -274,6 +329,29 @@ class APIServer:
         if doc is None:
             raise web.HTTPNotFound()
         return _json(doc)
+
+
+async def _create_if_missing(registry: ResourceRegistry, namespace: str, obj: Obj) -> None:
+    try:
+        await registry.create(namespace, obj)
+    except StatusError as err:
+        if err.code != 409:
+            raise
+
+
+async def _replace(registry: ResourceRegistry, namespace: str, obj: Obj) -> None:
+    """Create ``obj``, or make the stored one say what ``obj`` says."""
+    try:
+        await registry.create(namespace, obj)
+        return
+    except StatusError as err:
+        if err.code != 409:
+            raise
+
+    async def same(current: Obj) -> Obj:
+        return {**obj, "metadata": {**current["metadata"], **obj["metadata"]}}
+
+    await registry.update(namespace, obj["metadata"]["name"], same, dry_run=False)
 
 
 def _json(obj: object) -> web.Response:

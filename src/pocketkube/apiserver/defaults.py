@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pocketkube.api import pods, workloads
+from pocketkube.api import pods, services, workloads
 from pocketkube.api.validation import FieldError
 from pocketkube.storage.interface import Obj
 
@@ -21,7 +21,7 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 def _namespace(obj: Obj) -> None:
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-    obj["status"] = {"phase": "Active"}
+    obj.setdefault("status", {}).setdefault("phase", "Active")
     labels = obj["metadata"].setdefault("labels", {})
     labels[NAMESPACE_NAME_LABEL] = obj["metadata"].get("name", "")
 
@@ -30,10 +30,11 @@ def _secret(obj: Obj) -> None:
     obj.setdefault("type", "Opaque")
 
 
-CREATE_DEFAULTS: dict[str, Callable[[Obj], None]] = {
+DEFAULTS: dict[str, Callable[[Obj], None]] = {
     "Namespace": _namespace,
     "Secret": _secret,
     "Pod": pods.default_pod,
+    "Service": services.default_service,
     "Deployment": workloads.default_deployment,
     "ReplicaSet": workloads.default_replicaset,
     "StatefulSet": workloads.default_statefulset,
@@ -43,14 +44,17 @@ CREATE_DEFAULTS: dict[str, Callable[[Obj], None]] = {
 }
 
 
-def apply_create_defaults(kind: str, obj: Obj) -> None:
-    defaulter = CREATE_DEFAULTS.get(kind)
+def apply_defaults(kind: str, obj: Obj) -> None:
+    """Defaults every stored object of ``kind`` gets, on create and on update alike (as upstream
+    defaults every decoded object); each defaulter only fills what is missing."""
+    defaulter = DEFAULTS.get(kind)
     if defaulter is not None:
         defaulter(obj)
 
 
 VALIDATORS: dict[str, Validator] = {
     "Pod": pods.validate_pod,
+    "Service": services.validate_service,
     "Deployment": workloads.validate_apps_workload,
     "ReplicaSet": workloads.validate_apps_workload,
     "StatefulSet": workloads.validate_apps_workload,

@@ -18,7 +18,7 @@ from typing import Any
 from pocketkube.api import status
 from pocketkube.api.status import StatusError
 from pocketkube.api.validation import name_is_dns_subdomain, validate_object_meta
-from pocketkube.apiserver.defaults import apply_create_defaults, validate_kind
+from pocketkube.apiserver.defaults import apply_defaults, validate_kind
 from pocketkube.apiserver.errors import status_error_from_storage
 from pocketkube.apiserver.objectmeta import prepare_for_create, prepare_for_update, rfc3339
 from pocketkube.storage.errors import NotFound, StorageError
@@ -109,15 +109,24 @@ class ResourceRegistry:
             namespace=namespace,
             namespaced=info.namespaced,
         )
-        apply_create_defaults(info.kind, prepared)
+        apply_defaults(info.kind, prepared)
         self._validate(prepared)
         name = prepared["metadata"]["name"]
         if dry_run:
             return prepared
+        await self.allocate(prepared)
         try:
             return await self.storage.create(self.key(namespace, name), prepared)
         except StorageError as err:
+            await self.release(prepared)
             raise self._fail(err, name) from None
+
+    # -- hooks for resources that own more than their object (service addresses) --------------
+    async def allocate(self, obj: Obj) -> None:
+        """Take what a new object needs besides its key (it is stored next, or released)."""
+
+    async def release(self, obj: Obj) -> None:
+        """Give back what ``allocate`` took, once the object is gone."""
 
     async def update(
         self, namespace: str, name: str, mutate: Callable[[Obj], Awaitable[Obj]], *, dry_run: bool
@@ -136,6 +145,7 @@ class ResourceRegistry:
             updated = prepare_for_update(
                 desired, current, api_version=info.api_version, kind=info.kind
             )
+            apply_defaults(info.kind, updated)
             self._validate(updated, current)
             if dry_run:
                 result["dry"] = updated
@@ -191,6 +201,7 @@ class ResourceRegistry:
             if options.dry_run:
                 return current, True
             deleted = await self.storage.delete(key, preconditions=options.preconditions)
+            await self.release(deleted)
             return deleted, True
         except StorageError as err:
             raise self._fail(err, name) from None
