@@ -34,6 +34,11 @@ def main() -> None:
         etcd_bench.run(seconds=args.seconds)
     print("\n== watch cache ==")
     asyncio.run(cache_bench.run(objects=10_000, runs=50, watchers=100, events=2_000))
+    print("\n== API server ==")
+    from bench import apiserver_bench
+
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+        asyncio.run(apiserver_bench.run(directory=Path(tmp), seconds=max(args.seconds, 5.0)))
 
 
 if __name__ == "__main__":

@@ -333,6 +333,12 @@ class APIServer:
 
 async def _create_if_missing(registry: ResourceRegistry, namespace: str, obj: Obj) -> None:
     try:
+        await registry.get(namespace, obj["metadata"]["name"])
+        return
+    except StatusError as err:
+        if err.code != 404:
+            raise
+    try:
         await registry.create(namespace, obj)
     except StatusError as err:
         if err.code != 409:

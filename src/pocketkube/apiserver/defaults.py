@@ -7,6 +7,7 @@ registered here by kind name.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 from pocketkube.api import pods, services, workloads
@@ -27,7 +28,15 @@ def _namespace(obj: Obj) -> None:
 
 
 def _secret(obj: Obj) -> None:
+    """``stringData`` is write-only: merged into ``data`` (base64), as upstream's conversion."""
     obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = obj.get("data")
+        if not isinstance(data, dict):
+            data = obj["data"] = {}
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
 
 
 DEFAULTS: dict[str, Callable[[Obj], None]] = {

@@ -25,6 +25,7 @@ from pocketkube.api.patch import (
 )
 from pocketkube.api.status import OPTIMISTIC_LOCK_MESSAGE, StatusError
 from pocketkube.apiserver import body as bodies
+from pocketkube.apiserver import fieldvalidation, protobuf
 from pocketkube.apiserver.negotiation import Wanted, negotiate
 from pocketkube.apiserver.query import delete_options, dry_run, list_options, watch_options
 from pocketkube.apiserver.registry import DeleteOptions, ResourceRegistry
@@ -217,7 +218,15 @@ class _Call:
     async def _read_object(self) -> Obj:
         kind = bodies.media_type(self.request)
         if kind == bodies.PROTOBUF:
-            raise StatusError(status.unsupported_media_type(bodies.OBJECT_TYPES))
+            group, version = self.entry.group, self.entry.version
+            expected = (f"{group}/{version}" if group else version, self.entry.kind)
+            raw = await bodies.read_body(self.request)
+            try:
+                return protobuf.decode_kubernetes_protobuf(raw, expected=expected)
+            except protobuf.UnsupportedProtobufKind:
+                raise StatusError(status.unsupported_media_type(bodies.OBJECT_TYPES)) from None
+            except protobuf.MalformedProtobuf as err:
+                raise StatusError(status.bad_request(str(err))) from None
         if kind not in bodies.OBJECT_TYPES:
             raise StatusError(status.unsupported_media_type(bodies.OBJECT_TYPES))
         return bodies.parse_object(await bodies.read_body(self.request), kind)
@@ -225,9 +234,10 @@ class _Call:
     async def _create(self) -> web.Response:
         obj = await self._read_object()
         self._check_type(obj)
+        warnings = fieldvalidation.validate(obj, query=self.query, resource=self.entry)
         await self.admit_create(self.entry, self.namespace)
         created = await self.registry.create(self.namespace, obj, dry_run=dry_run(self.query))
-        return self._object(created, 201)
+        return fieldvalidation.with_warnings(self._object(created, 201), warnings)
 
     def _check_type(self, obj: Obj) -> None:
         api_version = (
@@ -270,6 +280,7 @@ class _Call:
     async def _update(self) -> web.Response:
         obj = await self._read_object()
         self._check_type(obj)
+        warnings = fieldvalidation.validate(obj, query=self.query, resource=self.entry)
         name = obj.get("metadata", {}).get("name")
         if name and name != self.info.name:
             raise StatusError(
@@ -295,10 +306,11 @@ class _Call:
         updated = await self.registry.update(
             self.namespace, self.info.name, mutate, dry_run=dry_run(self.query)
         )
-        return self._object(updated)
+        return fieldvalidation.with_warnings(self._object(updated), warnings)
 
     async def _patch(self) -> web.Response:
         kind = bodies.media_type(self.request)
+        warnings: list[str] = []
         if kind not in (bodies.JSON_PATCH, bodies.MERGE_PATCH, bodies.STRATEGIC_PATCH):
             raise StatusError(
                 status.unsupported_media_type(
@@ -344,12 +356,13 @@ class _Call:
             if not isinstance(patched, dict):
                 raise StatusError(status.bad_request("the patched object is not a JSON object"))
             self._check_type(patched)
+            warnings[:] = fieldvalidation.validate(patched, query=self.query, resource=self.entry)
             return self._keep_status_split(patched, current)
 
         updated = await self.registry.update(
             self.namespace, self.info.name, mutate, dry_run=dry_run(self.query)
         )
-        return self._object(updated)
+        return fieldvalidation.with_warnings(self._object(updated), warnings)
 
     async def _delete_options(self) -> tuple[DeleteOptions, bool]:
         raw = await bodies.read_body(self.request)

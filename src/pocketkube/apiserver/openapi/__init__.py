@@ -1,0 +1,109 @@
+"""OpenAPI v3: ``/openapi/v3`` (the index) and one document per served group-version.
+
+kubectl fetches the index, then the document of each group-version it touches: ``create``,
+``apply`` and ``replace`` look there for a ``fieldValidation`` parameter on the kind's PATCH
+(then they leave validation to the server), client-side ``apply`` takes its strategic-merge keys
+from the schemas, and ``explain`` prints them. The schemas are our own generated data
+(``table``); the documents around them are built from the catalog (``documents``) on first
+request and cached until the catalog changes. The index carries a content hash in each URL, as
+upstream does, so clients may cache a document for as long as its hash stays the same.
+``/openapi/v2`` is protobuf-only upstream and not served: 404.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+from aiohttp import web
+
+from pocketkube.apiserver.openapi.documents import document_key, group_version_document
+from pocketkube.apiserver.resources import Catalog, GroupVersionResource
+
+__all__ = ["OpenAPIDocuments", "add_openapi_routes"]
+
+
+class OpenAPIDocuments:
+    """The encoded documents and their hashes, rebuilt when the catalog's resources change."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._signature: tuple[GroupVersionResource, ...] = ()
+        self._bodies: dict[str, bytes | None] = {}
+        self._hashes: dict[str, str] = {}
+
+    def _refresh(self) -> None:
+        signature = tuple(r.gvr for r in self._catalog)
+        if signature != self._signature:
+            self._signature = signature
+            self._bodies = {}
+            self._hashes = {}
+
+    def document_keys(self) -> list[str]:
+        self._refresh()
+        return [document_key(gv.group, gv.version) for gv in self._catalog.group_versions()]
+
+    def body(self, key: str) -> bytes | None:
+        """The JSON of the document at ``api/v1`` or ``apis/<group>/<version>``; None if none."""
+        self._refresh()
+        if key not in self._bodies:
+            self._bodies[key] = self._build(key)
+        return self._bodies[key]
+
+    def hash(self, key: str) -> str | None:
+        body = self.body(key)
+        if body is None:
+            return None
+        if key not in self._hashes:
+            self._hashes[key] = hashlib.sha512(body).hexdigest()[:128].upper()
+        return self._hashes[key]
+
+    def index(self) -> dict[str, dict[str, dict[str, str]]]:
+        paths = {}
+        for key in self.document_keys():
+            digest = self.hash(key)
+            if digest is not None:
+                paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
+        return {"paths": paths}
+
+    def _build(self, key: str) -> bytes | None:
+        parts = key.split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            group, version = "", parts[1]
+        elif parts[0] == "apis" and len(parts) == 3:
+            group, version = parts[1], parts[2]
+        else:
+            return None
+        doc = group_version_document(self._catalog, group, version)
+        return None if doc is None else orjson.dumps(doc)
+
+
+def add_openapi_routes(app: web.Application, catalog: Catalog) -> None:
+    documents = OpenAPIDocuments(catalog)
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(documents.index()), content_type="application/json")
+
+    async def document(request: web.Request) -> web.Response:
+        key = request.match_info["path"].strip("/")
+        body = documents.body(key)
+        digest = documents.hash(key)
+        if body is None or digest is None:
+            raise web.HTTPNotFound()
+        etag = f'"{digest}"'
+        immutable = request.query.get("hash") == digest
+        headers = {
+            "ETag": etag,
+            "Cache-Control": "public, immutable" if immutable else "no-cache, private",
+        }
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, content_type="application/json", headers=headers)
+
+    async def v2(request: web.Request) -> web.Response:
+        raise web.HTTPNotFound()
+
+    app.router.add_get("/openapi/v3", index)
+    app.router.add_get("/openapi/v3/", index)
+    app.router.add_get("/openapi/v3/{path:.+}", document)
+    app.router.add_get("/openapi/v2", v2)
