@@ -29,6 +29,7 @@ from pocketkube.apiserver.admission import namespace_lifecycle
 from pocketkube.apiserver.allocator import service_ip_range
 from pocketkube.apiserver.errors import status_middleware, status_response
 from pocketkube.apiserver.handlers import ResourceHandler
+from pocketkube.apiserver.identity import ANONYMOUS, USER, Identity
 from pocketkube.apiserver.kubeconfig import write_kubeconfig
 from pocketkube.apiserver.openapi import add_openapi_routes
 from pocketkube.apiserver.pki import PKI, client_identity, ensure_pki, server_ssl_context
@@ -46,16 +47,6 @@ log = logging.getLogger(__name__)
 SHUTDOWN_TIMEOUT = 3.0
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
-
-@dataclass(frozen=True)
-class Identity:
-    user: str
-    groups: tuple[str, ...]
-
-
-ANONYMOUS = Identity("system:anonymous", ("system:unauthenticated",))
-# Who made the request (anonymous only on the public paths).
-USER = web.RequestKey("user", Identity)
 PUBLIC_PATHS = frozenset({"/version", "/version/", "/healthz", "/livez", "/readyz"})
 
 

@@ -25,7 +25,8 @@ from pocketkube.api.patch import (
 )
 from pocketkube.api.status import OPTIMISTIC_LOCK_MESSAGE, StatusError
 from pocketkube.apiserver import body as bodies
-from pocketkube.apiserver import fieldvalidation, protobuf
+from pocketkube.apiserver import extensions, fieldvalidation, protobuf
+from pocketkube.apiserver.identity import ANONYMOUS, USER
 from pocketkube.apiserver.negotiation import Wanted, negotiate
 from pocketkube.apiserver.query import delete_options, dry_run, list_options, watch_options
 from pocketkube.apiserver.registry import DeleteOptions, ResourceRegistry
@@ -74,19 +75,41 @@ class ResourceHandler:
             raise _not_found_path()
         if info.subresource and entry.subresource(info.subresource) is None:
             raise _not_found_path()
+        registry = self._registry_for(entry)
         if info.subresource and info.subresource != "status":
-            raise StatusError(
-                status.method_not_supported(
-                    f"{info.resource}/{info.subresource}", info.verb, entry.group
+            special = extensions.SUBRESOURCES.get(info.subresource)
+            if special is None:
+                raise StatusError(
+                    status.method_not_supported(
+                        f"{info.resource}/{info.subresource}", info.verb, entry.group
+                    )
                 )
-            )
+            return await special(self._special(request, info, entry, registry))
         if not info.subresource and info.verb not in entry.verbs:
             raise StatusError(status.method_not_supported(info.resource, info.verb, entry.group))
-        registry = self._registry_for(entry)
         if registry is None:
-            raise _not_found_path()
+            virtual = extensions.VIRTUAL.get(entry.gvr)
+            if virtual is None:
+                raise _not_found_path()
+            return await virtual(self._special(request, info, entry, registry))
         call = _Call(request, info, entry, registry, self._admit_create)
         return await call.run()
+
+    def _special(
+        self,
+        request: web.Request,
+        info: RequestInfo,
+        entry: Resource,
+        registry: ResourceRegistry | None,
+    ) -> extensions.SpecialRequest:
+        return extensions.SpecialRequest(
+            request=request,
+            info=info,
+            resource=entry,
+            registry=registry,
+            registry_for=self._registry_for,
+            user=request.get(USER, ANONYMOUS),
+        )
 
 
 class _Call:
