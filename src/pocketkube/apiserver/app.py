@@ -27,12 +27,13 @@ from pocketkube.api.status import StatusError
 from pocketkube.apiserver import discovery
 from pocketkube.apiserver.admission import namespace_lifecycle
 from pocketkube.apiserver.allocator import service_ip_range
+from pocketkube.apiserver.authn import AuthenticatorChain, Unauthenticated, client_certificate
 from pocketkube.apiserver.errors import status_middleware, status_response
 from pocketkube.apiserver.handlers import ResourceHandler
-from pocketkube.apiserver.identity import ANONYMOUS, USER, Identity
+from pocketkube.apiserver.identity import ANONYMOUS, USER
 from pocketkube.apiserver.kubeconfig import write_kubeconfig
 from pocketkube.apiserver.openapi import add_openapi_routes
-from pocketkube.apiserver.pki import PKI, client_identity, ensure_pki, server_ssl_context
+from pocketkube.apiserver.pki import PKI, ensure_pki, server_ssl_context
 from pocketkube.apiserver.registry import ResourceInfo, ResourceRegistry
 from pocketkube.apiserver.resources import Catalog, Resource
 from pocketkube.apiserver.resources_builtin import builtin_catalog
@@ -71,6 +72,7 @@ class APIServer:
         self._runner: web.AppRunner | None = None
         self.pki: PKI | None = None
         self.port = config.port
+        self.authenticators = AuthenticatorChain([client_certificate])
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -236,11 +238,13 @@ class APIServer:
     # -- HTTP ----------------------------------------------------------------------------------
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: object) -> web.StreamResponse:
-        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-        found = client_identity(ssl_object.getpeercert() if ssl_object else None)
-        if found is None and request.path not in PUBLIC_PATHS:
+        try:
+            identity = await self.authenticators.authenticate(request)
+        except Unauthenticated:
             return status_response(status.unauthorized())
-        request[USER] = Identity(found[0], tuple(found[1])) if found else ANONYMOUS
+        if identity is None and request.path not in PUBLIC_PATHS:
+            return status_response(status.unauthorized())
+        request[USER] = identity or ANONYMOUS
         response: web.StreamResponse = await handler(request)  # type: ignore[operator]
         return response
 
