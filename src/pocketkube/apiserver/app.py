@@ -22,9 +22,10 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
+import pocketkube.apiserver.subresources  # noqa: F401  (registers the subresource handlers)
 from pocketkube.api import status
 from pocketkube.api.status import StatusError
-from pocketkube.apiserver import discovery
+from pocketkube.apiserver import authapis, discovery, metrics
 from pocketkube.apiserver.admission import namespace_lifecycle
 from pocketkube.apiserver.allocator import service_ip_range
 from pocketkube.apiserver.authn import AuthenticatorChain, Unauthenticated, client_certificate
@@ -73,6 +74,9 @@ class APIServer:
         self.pki: PKI | None = None
         self.port = config.port
         self.authenticators = AuthenticatorChain([client_certificate])
+        self.authenticators.authenticators += authapis.install(
+            registries=self.registries, pki=lambda: self.pki
+        )
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -89,7 +93,8 @@ class APIServer:
         await self._open_registries()
         await self._bootstrap()
         app = web.Application(
-            middlewares=[status_middleware, self._authenticate], client_max_size=4 * 1024 * 1024
+            middlewares=[metrics.middleware, status_middleware, self._authenticate],
+            client_max_size=4 * 1024 * 1024,
         )
         self._routes(app)
         # handler_cancellation: a watch whose client went away must end, not wait for events.
@@ -225,11 +230,17 @@ class APIServer:
         )
 
     async def _get_namespace(self, name: str) -> Obj | None:
+        # The watch cache first ("0": any state will do), as upstream's lifecycle plugin reads
+        # its informer; only a miss goes to the datastore, so a namespace created a moment ago
+        # (not yet in the cache) is never refused.
         namespaces = self.registries[("", "v1", "namespaces")]
-        try:
-            return await namespaces.storage.get(namespaces.key("", name), resource_version="")
-        except NotFound:
-            return None
+        key = namespaces.key("", name)
+        for resource_version in ("0", ""):
+            try:
+                return await namespaces.storage.get(key, resource_version=resource_version)
+            except NotFound:
+                continue
+        return None
 
     async def _admit_create(self, resource: Resource, namespace: str) -> None:
         if resource.namespaced and namespace:
@@ -264,6 +275,7 @@ class APIServer:
         app.router.add_get("/apis/{group}", self._group)
         app.router.add_get("/apis/{group}/{version}", self._resource_list)
         add_openapi_routes(app, self.catalog)
+        metrics.add_route(app, catalog=self.catalog, registries=self.registries)
         app.router.add_route("*", "/api/{tail:.+}", resources.handle)
         app.router.add_route("*", "/apis/{tail:.+}", resources.handle)
 

@@ -9,6 +9,7 @@ always asks), ``PartialObjectMetadata`` for metadata-only clients, and watch str
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -144,9 +145,10 @@ class _Call:
                 )
             )
         if verb == "list":
-            return self._list(
-                await self.registry.list(self.namespace, list_options(self.query, self.qualified))
-            )
+            opts = list_options(self.query, self.qualified)
+            if not (self.wanted.table or self.wanted.partial_metadata):
+                opts = dataclasses.replace(opts, raw_items_only=True)  # JSON: joined encodings
+            return self._list(await self.registry.list(self.namespace, opts))
         if verb == "watch":
             return await self._watch()
         if verb == "create":

@@ -8,10 +8,13 @@ spec and bumps it only when the spec changes, and refuses to let an update rewri
 from __future__ import annotations
 
 import copy
+import os
 import secrets
-import uuid
+import time
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from pocketkube.api import status
 from pocketkube.api.status import StatusError
@@ -27,8 +30,35 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_formatted_second: tuple[int, str] = (-1, "")
+
+
 def now_rfc3339() -> str:
-    return rfc3339(datetime.now(UTC))
+    # Creates come hundreds a second and timestamps have whole seconds: format each second once.
+    global _formatted_second
+    second = int(time.time())
+    if _formatted_second[0] != second:
+        _formatted_second = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _formatted_second[1]
+
+
+def new_uid() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` without the UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def json_copy(obj: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON-shaped object: an orjson round trip is ~10x cheaper than deepcopy,
+    which remains for anything JSON cannot carry (so the caller's errors stay the same)."""
+    try:
+        copied: dict[str, Any] = orjson.loads(orjson.dumps(obj))
+    except (TypeError, orjson.JSONEncodeError):
+        return copy.deepcopy(obj)
+    return copied
 
 
 def generate_name(base: str) -> str:
@@ -48,7 +78,7 @@ def metadata_of(obj: dict[str, Any]) -> dict[str, Any]:
 def prepare_for_create(
     obj: dict[str, Any], *, api_version: str, kind: str, namespace: str, namespaced: bool
 ) -> dict[str, Any]:
-    obj = copy.deepcopy(obj)
+    obj = json_copy(obj)
     obj["apiVersion"], obj["kind"] = api_version, kind
     meta = metadata_of(obj)
     if meta.get("generateName") and not meta.get("name"):
@@ -67,7 +97,7 @@ def prepare_for_create(
         meta.pop("namespace", None)
     for field in (*SERVER_OWNED, "resourceVersion", "selfLink"):
         meta.pop(field, None)
-    meta["uid"] = str(uuid.uuid4())
+    meta["uid"] = new_uid()
     meta["creationTimestamp"] = now_rfc3339()
     if "spec" in obj:
         meta["generation"] = 1
@@ -80,7 +110,7 @@ def prepare_for_update(
     new: dict[str, Any], old: dict[str, Any], *, api_version: str, kind: str
 ) -> dict[str, Any]:
     """``new`` with the server-owned metadata of ``old``; 409 if it claims another uid."""
-    new = copy.deepcopy(new)
+    new = json_copy(new)
     new["apiVersion"], new["kind"] = api_version, kind
     meta, old_meta = metadata_of(new), old["metadata"]
     if meta.get("uid") and meta["uid"] != old_meta.get("uid"):

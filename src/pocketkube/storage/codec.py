@@ -7,6 +7,7 @@ revision and is set on every decoded object from the key's ``mod_revision`` (Kub
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -41,6 +42,24 @@ def decode(value: bytes, revision: int) -> Obj:
         raise InvalidObject("stored value is not an object with metadata")
     obj["metadata"]["resourceVersion"] = str(revision)
     return obj
+
+
+# A stored value as ``encode`` writes it: apiVersion and kind (either, both or neither, as plain
+# strings) and then metadata. Up to there every key is at the top level, so the metadata found is
+# the object's own and not, say, a pod template's.
+_METADATA_OPENING = re.compile(rb'\{(?:"(?:apiVersion|kind)":"[^"\\]*",){0,2}"metadata":\{')
+
+
+def encode_with_resource_version(value: bytes, revision: int) -> bytes:
+    """The JSON of ``decode(value, revision)`` without decoding when the layout allows it: the
+    resourceVersion spliced into the stored bytes (a LIST of 10,000 objects is then a join)."""
+    opening = _METADATA_OPENING.match(value)
+    if opening is None or b'"resourceVersion"' in value:
+        return orjson.dumps(decode(value, revision))
+    end = opening.end()
+    field = b'"resourceVersion":"%d"' % revision
+    separator = b"" if value[end : end + 1] == b"}" else b","
+    return b"".join((value[:end], field, separator, value[end:]))
 
 
 def with_resource_version(obj: Obj, revision: int) -> Obj:

@@ -57,6 +57,9 @@ class ListOptions:
     continue_token: str = ""
     predicate: Predicate | None = None
     recursive: bool = True
+    # The caller only needs the items' JSON: a storage may then answer with ``raw_items`` alone
+    # (``items`` left empty), sparing a decode and an encode per object.
+    raw_items_only: bool = False
 
 
 @dataclass(slots=True)

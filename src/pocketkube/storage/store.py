@@ -17,7 +17,13 @@ from typing import Self
 
 from pocketkube.storage.backend import Backend, KeyValue, KVEvent, Watch
 from pocketkube.storage.backend import EventType as KVEventType
-from pocketkube.storage.codec import decode, encode, parse_resource_version, with_resource_version
+from pocketkube.storage.codec import (
+    decode,
+    encode,
+    encode_with_resource_version,
+    parse_resource_version,
+    with_resource_version,
+)
 from pocketkube.storage.continuetoken import decode_continue, encode_continue
 from pocketkube.storage.errors import (
     AlreadyExists,
@@ -233,7 +239,10 @@ class KVStorage:
         try:
             if opts.recursive:
                 limit = min(opts.limit, MAX_LIMIT)
-                result = await self._read_pages(prefix, start, read_at, limit, opts.predicate)
+                raw = opts.raw_items_only and opts.predicate is None
+                result = await self._read_pages(
+                    prefix, start, read_at, limit, opts.predicate, raw=raw
+                )
             else:
                 result = await self._get_single(key, read_at, opts.predicate)
         except Expired as expired:
@@ -262,20 +271,34 @@ class KVStorage:
         return ObjectList(items=items, resource_version=str(revision))
 
     async def _read_pages(
-        self, prefix: str, start: str, read_at: int, limit: int, predicate: Predicate | None
+        self,
+        prefix: str,
+        start: str,
+        read_at: int,
+        limit: int,
+        predicate: Predicate | None,
+        *,
+        raw: bool = False,
     ) -> ObjectList:
+        """One consistent list at ``read_at``; with ``raw`` (and no predicate) as encodings."""
         batch = max(limit, MIN_FILTERED_BATCH) if predicate is not None and limit else limit
         items: list[Obj] = []
+        encoded: list[bytes] = []
         continue_from = ""
         while True:
             page = await self.backend.list(prefix, start_key=start, revision=read_at, limit=batch)
             read_at = read_at or page.revision
             for i, kv in enumerate(page.kvs):
-                obj = decode(kv.value, kv.mod_revision)
-                if predicate is not None and not predicate(obj):
-                    continue
-                items.append(obj)
-                if limit and len(items) == limit:
+                if raw:
+                    encoded.append(encode_with_resource_version(kv.value, kv.mod_revision))
+                    found = len(encoded)
+                else:
+                    obj = decode(kv.value, kv.mod_revision)
+                    if predicate is not None and not predicate(obj):
+                        continue
+                    items.append(obj)
+                    found = len(items)
+                if limit and found == limit:
                     if i < len(page.kvs) - 1 or page.more:
                         continue_from = kv.key + "\x00"
                     break
@@ -285,7 +308,12 @@ class KVStorage:
                     continue
             break
         token = encode_continue(continue_from, prefix, read_at) if continue_from else ""
-        return ObjectList(items=items, resource_version=str(read_at), continue_token=token)
+        return ObjectList(
+            items=items,
+            resource_version=str(read_at),
+            continue_token=token,
+            raw_items=encoded if raw else None,
+        )
 
     def watch(self, key: str, opts: WatchOptions) -> ObjectWatch:
         return ObjectWatch(self, key, opts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import pytest
 
 from pocketkube.storage.backend import Backend
@@ -266,6 +267,38 @@ async def test_paged_list_is_consistent_at_the_first_pages_revision(storage: KVS
         token = page.continue_token
     assert [o["metadata"]["name"] for o in seen] == names
     assert all(o["data"] == {"v": "v"} for o in seen)
+
+
+@pytest.mark.parametrize("limit", [0, 3])
+async def test_raw_items_only_lists_the_same_objects(storage: KVStorage, limit: int) -> None:
+    # Objects whose stored layout differs: metadata first, a nested "metadata" before the
+    # object's own, an empty-looking object, and a value that mentions resourceVersion.
+    objects = [
+        cm("a"),
+        {"metadata": {"name": "b", "namespace": "default"}, "kind": "ConfigMap"},
+        {"data": {"metadata": {"x": "y"}}, "metadata": {"name": "c", "namespace": "default"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, "data": {}},
+        cm("e", '"resourceVersion":"1"'),
+    ]
+    for obj in objects:
+        await storage.create(key(obj["metadata"]["name"]), obj)
+    await storage.guaranteed_update(key("a"), _set_value("changed"))
+    decoded = await storage.get_list(PREFIX, ListOptions(limit=limit))
+    raw = await storage.get_list(PREFIX, ListOptions(limit=limit, raw_items_only=True))
+    assert raw.resource_version == decoded.resource_version
+    assert raw.continue_token == decoded.continue_token
+    items = raw.items if raw.raw_items is None else [orjson.loads(r) for r in raw.raw_items]
+    assert items == decoded.items
+    assert len(items) == (limit or len(objects))
+
+
+def _set_value(value: str) -> Any:
+    async def update(obj: Obj | None) -> Obj:
+        assert obj is not None
+        obj["data"]["v"] = value
+        return obj
+
+    return update
 
 
 async def test_list_with_predicate_and_limit_fills_pages(storage: KVStorage) -> None:

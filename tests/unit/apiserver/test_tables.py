@@ -321,6 +321,24 @@ def test_pod_wide_cells_and_conditions() -> None:
     assert "conditions" not in to_table("Pod", [pod()], list_meta={}, now=NOW)["rows"][0]
 
 
+def test_cached_pod_cells_keep_time_relative_cells_current() -> None:
+    restarted = {
+        **RUNNING,
+        "restartCount": 2,
+        "lastState": {"terminated": {"finishedAt": ago(minutes=5)}},
+    }
+    obj = pod(statuses=[restarted])
+    obj["metadata"].update(uid="uid-cached", resourceVersion="7")
+    later = NOW + timedelta(minutes=10)
+    first = to_table("Pod", [obj], list_meta={}, now=NOW)["rows"][0]["cells"]
+    again = to_table("Pod", [obj], list_meta={}, now=later)["rows"][0]["cells"]
+    assert first[:5] == ["p", "1/1", "Running", "2 (5m ago)", "60m"]
+    assert again[:5] == ["p", "1/1", "Running", "2 (15m ago)", "70m"]
+    changed = {**obj, "metadata": {**obj["metadata"], "resourceVersion": "8"}}
+    changed["status"] = {**obj["status"], "phase": "Pending", "containerStatuses": [RUNNING]}
+    assert cells("Pod", changed)[:4] == ["p", "1/1", "Pending", "0"]
+
+
 def test_pod_columns() -> None:
     cols = column_definitions("Pod")
     assert [(c["name"], c["type"], c["format"], c["priority"]) for c in cols] == [

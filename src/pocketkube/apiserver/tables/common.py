@@ -8,6 +8,7 @@ every cell is sent and kubectl hides the columns whose priority is above 0 unles
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -105,6 +106,11 @@ def parse_time(value: Any) -> datetime | None:
     """A metav1.Time / MicroTime in RFC 3339; None when missing or unparsable (a zero time)."""
     if not isinstance(value, str) or not value:
         return None
+    return _parse_time(value)
+
+
+@functools.lru_cache(maxsize=4096)  # a list's timestamps repeat: objects come in bursts
+def _parse_time(value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -114,7 +120,14 @@ def parse_time(value: Any) -> datetime | None:
 
 def since(value: Any, now: datetime) -> str:
     """translateTimestampSince: "<unknown>" for a missing timestamp."""
-    when = parse_time(value)
+    if not isinstance(value, str) or not value:
+        return "<unknown>"
+    return _since(value, now)
+
+
+@functools.lru_cache(maxsize=1024)  # one ``now`` per Table, and its rows share timestamps
+def _since(value: str, now: datetime) -> str:
+    when = _parse_time(value)
     if when is None:
         return "<unknown>"
     return human_duration(now - when)
@@ -132,7 +145,9 @@ def rfc3339(value: Any) -> str:
 def get(obj: Any, *path: str | int) -> Any:
     """obj[path...] or None; tolerant of missing and null fields at every step."""
     for step in path:
-        if isinstance(step, int):
+        if type(obj) is dict:  # the common case, without the ABC check (JSON keys are str)
+            obj = obj.get(step)
+        elif isinstance(step, int):
             if not isinstance(obj, list) or not -len(obj) <= step < len(obj):
                 return None
             obj = obj[step]
@@ -158,7 +173,7 @@ def as_list(value: Any) -> list[Any]:
 
 
 def as_map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def name_of(obj: Obj) -> str:

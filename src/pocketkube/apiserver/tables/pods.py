@@ -9,6 +9,7 @@ with ``restartPolicy: Always``) count as containers in READY and RESTARTS.
 
 from __future__ import annotations
 
+import collections
 from datetime import datetime
 from typing import Any
 
@@ -83,7 +84,37 @@ def _terminated_reason(terminated: Any, prefix: str) -> str:
     return f"{prefix}ExitCode:{as_int(get(terminated, 'exitCode'))}"
 
 
+# Cells of recently printed pods by (uid, resourceVersion), which fix the object's content; only
+# the time-relative cells (RESTARTS' "ago", AGE) are recomputed. Bounded, least recently used out.
+CACHED_PODS = 16_384
+_cached: collections.OrderedDict[tuple[str, str], tuple[Cells, int, datetime | None]] = (
+    collections.OrderedDict()
+)
+
+
 def pod_cells(pod: Obj, now: datetime) -> Cells:
+    meta = as_map(pod.get("metadata"))
+    uid, version = meta.get("uid"), meta.get("resourceVersion")
+    key = (uid, version) if isinstance(uid, str) and isinstance(version, str) else None
+    found = _cached.get(key) if key is not None else None
+    if found is None:
+        found = _timeless_cells(pod)
+        if key is not None:
+            _cached[key] = found
+            if len(_cached) > CACHED_PODS:
+                _cached.popitem(last=False)
+    elif key is not None:
+        _cached.move_to_end(key)
+    timeless, restarts, last_restart = found
+    cells = list(timeless)
+    if restarts != 0 and last_restart is not None:
+        cells[3] = f"{restarts} ({human_duration(now - last_restart)} ago)"
+    cells[4] = since(meta.get("creationTimestamp"), now)
+    return cells
+
+
+def _timeless_cells(pod: Obj) -> tuple[Cells, int, datetime | None]:
+    """The cells but AGE (left empty), the restart count and the last restart's time."""
     spec, status = as_map(pod.get("spec")), as_map(pod.get("status"))
     init_specs = [as_map(c) for c in as_list(spec.get("initContainers"))]
     init_by_name = {c.get("name"): c for c in init_specs}
@@ -150,21 +181,18 @@ def pod_cells(pod: Obj, now: datetime) -> Cells:
         elif phase not in _TERMINAL_PHASES:
             reason = "Terminating"
 
-    restarts_cell = str(restarts)
-    if restarts != 0 and last_restart is not None:
-        restarts_cell = f"{restarts} ({human_duration(now - last_restart)} ago)"
-
-    return [
+    cells = [
         name_of(pod),
         f"{ready}/{total}",
         reason,
-        restarts_cell,
-        since(get(pod, "metadata", "creationTimestamp"), now),
+        str(restarts),  # with "(... ago)" added by pod_cells
+        "",  # AGE, by pod_cells
         _pod_ip(status) or "<none>",
         spec.get("nodeName") or "<none>",
         status.get("nominatedNodeName") or "<none>",
         _readiness_gates(spec, status),
     ]
+    return cells, restarts, last_restart
 
 
 def _pod_ip(status: Any) -> str:
