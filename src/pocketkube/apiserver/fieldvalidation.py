@@ -99,7 +99,7 @@ def directive(query: Mapping[str, str]) -> str:
                 "Ignore, Warn and Strict"
             )
         )
-    return value or IGNORE
+    return value or WARN  # upstream's default since 1.23
 
 
 def check_fields(obj: Any, *, group: str, version: str, kind: str, mode: str) -> list[str]:

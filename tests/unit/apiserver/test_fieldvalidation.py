@@ -127,9 +127,10 @@ def test_kinds_without_a_schema_are_not_checked() -> None:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ({}, "Ignore"),
+        ({}, "Warn"),  # upstream's default since 1.23
         ({"fieldValidation": "Strict"}, "Strict"),
         ({"fieldValidation": "Warn"}, "Warn"),
+        ({"fieldValidation": "Ignore"}, "Ignore"),
     ],
 )
 def test_directive(query: dict[str, str], expected: str) -> None:
