@@ -82,6 +82,8 @@ def _run(**kwargs: Any) -> None:
         asyncio.run(run_server(options))
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    except OSError as err:  # e.g. the port is taken: say so, without a traceback
+        raise click.ClickException(f"cannot start: {err}") from None
 
 
 @main.command()
