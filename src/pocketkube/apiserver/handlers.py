@@ -206,9 +206,7 @@ class _Call:
                     "items": [self._encode(o) for o in result.items],
                 }
             )
-        api_version = (
-            f"{self.entry.group}/{self.entry.version}" if self.entry.group else self.entry.version
-        )
+        api_version = self.entry.api_version
         head = orjson.dumps(
             {"kind": f"{self.entry.kind}List", "apiVersion": api_version, "metadata": meta}
         )
@@ -223,9 +221,7 @@ class _Call:
     async def _watch(self) -> web.StreamResponse:
         opts, timeout = watch_options(self.query, self.qualified)
         stream = self.registry.watch(self.namespace, opts, name=self.info.name)
-        api_version = (
-            f"{self.entry.group}/{self.entry.version}" if self.entry.group else self.entry.version
-        )
+        api_version = self.entry.api_version
 
         def encode(event: Event) -> Any:
             if event.type is EventType.BOOKMARK:
@@ -243,8 +239,7 @@ class _Call:
     async def _read_object(self) -> Obj:
         kind = bodies.media_type(self.request)
         if kind == bodies.PROTOBUF:
-            group, version = self.entry.group, self.entry.version
-            expected = (f"{group}/{version}" if group else version, self.entry.kind)
+            expected = (self.entry.api_version, self.entry.kind)
             raw = await bodies.read_body(self.request)
             try:
                 return protobuf.decode_kubernetes_protobuf(raw, expected=expected)
@@ -265,9 +260,7 @@ class _Call:
         return fieldvalidation.with_warnings(self._object(created, 201), warnings)
 
     def _check_type(self, obj: Obj) -> None:
-        api_version = (
-            f"{self.entry.group}/{self.entry.version}" if self.entry.group else self.entry.version
-        )
+        api_version = self.entry.api_version
         given_version, given_kind = obj.get("apiVersion"), obj.get("kind")
         if given_version and given_version != api_version:
             raise StatusError(

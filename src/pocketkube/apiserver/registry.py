@@ -13,7 +13,6 @@ import copy
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pocketkube.api import status
 from pocketkube.api.status import StatusError
@@ -31,6 +30,7 @@ from pocketkube.storage.interface import (
     WatchOptions,
     WatchStream,
 )
+from pocketkube.storage.store import check_preconditions
 
 Mutation = Callable[[Obj], Obj]
 
@@ -192,7 +192,7 @@ class ResourceRegistry:
         try:
             current = await self.storage.get(key)
             if options.preconditions is not None:
-                _check(current, options.preconditions, self.info.plural, name, self.info.group)
+                check_preconditions(key, current, options.preconditions)
             grace = graceful_period(self.info.kind, current, options.grace_period_seconds)
             finalizers = _with_propagation(current, options.propagation_policy)
             if finalizers or grace > 0:
@@ -269,19 +269,3 @@ def graceful_period(kind: str, obj: Obj, requested: int | None) -> int:
         return max(requested, 0)
     default = spec.get("terminationGracePeriodSeconds", 30)
     return default if isinstance(default, int) and default >= 0 else 30
-
-
-def _check(obj: Obj, pre: Preconditions, resource: str, name: str, group: str) -> None:
-    meta: dict[str, Any] = obj["metadata"]
-    if pre.uid is not None and pre.uid != meta.get("uid"):
-        message = (
-            f"Precondition failed: UID in precondition: {pre.uid}, "
-            f"UID in object meta: {meta.get('uid', '')}"
-        )
-        raise StatusError(status.conflict(resource, name, message, group))
-    if pre.resource_version is not None and pre.resource_version != meta.get("resourceVersion"):
-        message = (
-            f"Precondition failed: ResourceVersion in precondition: {pre.resource_version}, "
-            f"ResourceVersion in object meta: {meta.get('resourceVersion', '')}"
-        )
-        raise StatusError(status.conflict(resource, name, message, group))
