@@ -29,6 +29,7 @@ from pocketkube.apiserver import authapis, discovery, metrics
 from pocketkube.apiserver.admission import namespace_lifecycle
 from pocketkube.apiserver.allocator import service_ip_range
 from pocketkube.apiserver.authn import AuthenticatorChain, Unauthenticated, client_certificate
+from pocketkube.apiserver.crds import CRDRegistry, CRDServer
 from pocketkube.apiserver.errors import status_middleware, status_response
 from pocketkube.apiserver.handlers import ResourceHandler
 from pocketkube.apiserver.identity import ANONYMOUS, USER
@@ -70,6 +71,7 @@ class APIServer:
         self.catalog: Catalog = builtin_catalog()
         self.hub = StorageHub(backend)
         self.registries: dict[tuple[str, str, str], ResourceRegistry] = {}
+        self.crds = CRDServer(self)
         self._runner: web.AppRunner | None = None
         self.pki: PKI | None = None
         self.port = config.port
@@ -173,8 +175,11 @@ class APIServer:
                     ranges=self.hub.storage,
                     service_cidr=self.config.service_cidr,
                 )
+            elif resource.plural == "customresourcedefinitions":
+                self.registries[resource.gvr] = CRDRegistry(info=info, storage=storage)
             else:
                 self.registries[resource.gvr] = ResourceRegistry(info=info, storage=storage)
+        await self.crds.start()
 
     def registry_for(self, resource: Resource) -> ResourceRegistry | None:
         return self.registries.get(resource.gvr)
@@ -274,7 +279,7 @@ class APIServer:
         app.router.add_get("/api/v1", self._resource_list_core)
         app.router.add_get("/apis/{group}", self._group)
         app.router.add_get("/apis/{group}/{version}", self._resource_list)
-        add_openapi_routes(app, self.catalog)
+        add_openapi_routes(app, self.catalog, self.crds.schema_of)
         metrics.add_route(app, catalog=self.catalog, registries=self.registries)
         app.router.add_route("*", "/api/{tail:.+}", resources.handle)
         app.router.add_route("*", "/apis/{tail:.+}", resources.handle)

@@ -19,21 +19,22 @@ from aiohttp import web
 from pocketkube.api import status
 from pocketkube.api.patch import (
     PatchError,
+    UnsupportedPatchTypeError,
     apply_json_patch,
     apply_merge_patch,
     apply_strategic_merge_patch,
-    schema_for_kind,
+    strategic_schema_for,
 )
 from pocketkube.api.status import OPTIMISTIC_LOCK_MESSAGE, StatusError
 from pocketkube.apiserver import body as bodies
-from pocketkube.apiserver import extensions, fieldvalidation, protobuf
+from pocketkube.apiserver import crds, extensions, fieldvalidation, protobuf
 from pocketkube.apiserver.identity import ANONYMOUS, USER
 from pocketkube.apiserver.negotiation import Wanted, negotiate
 from pocketkube.apiserver.query import delete_options, dry_run, list_options, watch_options
 from pocketkube.apiserver.registry import DeleteOptions, ResourceRegistry
 from pocketkube.apiserver.requestinfo import RequestInfo, parse_request_info
 from pocketkube.apiserver.resources import Catalog, Resource
-from pocketkube.apiserver.tables import to_table
+from pocketkube.apiserver.tables import crd_table, to_table
 from pocketkube.apiserver.watch import serve_watch
 from pocketkube.storage.interface import Event, EventType, Obj, ObjectList
 
@@ -177,10 +178,16 @@ class _Call:
         if self.wanted.table:
             meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
             return _json(
-                to_table(self.entry.kind, [obj], list_meta=meta, include_object=self._include()),
+                self._table([obj], meta),
                 code,
             )
         return _json(self._encode(obj), code)
+
+    def _table(self, objects: list[Obj], meta: dict[str, Any]) -> Any:
+        if isinstance(self.registry, crds.CustomResourceRegistry):
+            columns = self.registry.printer_columns
+            return crd_table(objects, columns, list_meta=meta, include_object=self._include())
+        return to_table(self.entry.kind, objects, list_meta=meta, include_object=self._include())
 
     def _include(self) -> str:
         return self.query.get("includeObject", "") or "Metadata"
@@ -192,11 +199,7 @@ class _Call:
         if result.remaining_item_count is not None:
             meta["remainingItemCount"] = result.remaining_item_count
         if self.wanted.table:
-            return _json(
-                to_table(
-                    self.entry.kind, result.items, list_meta=meta, include_object=self._include()
-                )
-            )
+            return _json(self._table(result.items, meta))
         if self.wanted.partial_metadata:
             return _json(
                 {
@@ -228,9 +231,7 @@ class _Call:
                 return {"kind": self.entry.kind, "apiVersion": api_version, **event.object}
             if self.wanted.table:
                 meta = {"resourceVersion": event.object["metadata"].get("resourceVersion", "")}
-                return to_table(
-                    self.entry.kind, [event.object], list_meta=meta, include_object=self._include()
-                )
+                return self._table([event.object], meta)
             return self._encode(event.object)
 
         return await serve_watch(self.request, stream, encode=encode, timeout_seconds=timeout)
@@ -359,15 +360,19 @@ class _Call:
                 elif kind == bodies.MERGE_PATCH:
                     patched = apply_merge_patch(current, patch)
                 else:
-                    patched = apply_strategic_merge_patch(
-                        current, patch, schema_for_kind(self.entry.kind)
+                    schema = strategic_schema_for(
+                        self.entry.kind, custom_resource=crds.is_custom(self.registry)
                     )
+                    patched = apply_strategic_merge_patch(current, patch, schema)
             except PatchError as err:
                 code = 400 if err.bad_request else 422
+                reason = "BadRequest" if code == 400 else "Invalid"
+                if isinstance(err, UnsupportedPatchTypeError):
+                    code, reason = err.code, err.reason
                 raise StatusError(
                     status.make_status(
                         code=code,
-                        reason="BadRequest" if code == 400 else "Invalid",
+                        reason=reason,
                         message=str(err),
                     )
                 ) from None

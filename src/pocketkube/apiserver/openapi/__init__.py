@@ -17,7 +17,11 @@ import hashlib
 import orjson
 from aiohttp import web
 
-from pocketkube.apiserver.openapi.documents import document_key, group_version_document
+from pocketkube.apiserver.openapi.documents import (
+    CustomSchema,
+    document_key,
+    group_version_document,
+)
 from pocketkube.apiserver.resources import Catalog, GroupVersionResource
 
 __all__ = ["OpenAPIDocuments", "add_openapi_routes"]
@@ -26,14 +30,18 @@ __all__ = ["OpenAPIDocuments", "add_openapi_routes"]
 class OpenAPIDocuments:
     """The encoded documents and their hashes, rebuilt when the catalog's resources change."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, custom: CustomSchema | None = None) -> None:
         self._catalog = catalog
-        self._signature: tuple[GroupVersionResource, ...] = ()
+        self._custom = custom
+        self._signature: tuple[tuple[GroupVersionResource, int], ...] = ()
         self._bodies: dict[str, bytes | None] = {}
         self._hashes: dict[str, str] = {}
 
     def _refresh(self) -> None:
-        signature = tuple(r.gvr for r in self._catalog)
+        custom = self._custom
+        signature = tuple(
+            (r.gvr, id(custom(r)) if custom is not None else 0) for r in self._catalog
+        )
         if signature != self._signature:
             self._signature = signature
             self._bodies = {}
@@ -74,12 +82,14 @@ class OpenAPIDocuments:
             group, version = parts[1], parts[2]
         else:
             return None
-        doc = group_version_document(self._catalog, group, version)
+        doc = group_version_document(self._catalog, group, version, self._custom)
         return None if doc is None else orjson.dumps(doc)
 
 
-def add_openapi_routes(app: web.Application, catalog: Catalog) -> None:
-    documents = OpenAPIDocuments(catalog)
+def add_openapi_routes(
+    app: web.Application, catalog: Catalog, custom: CustomSchema | None = None
+) -> None:
+    documents = OpenAPIDocuments(catalog, custom)
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(documents.index()), content_type="application/json")

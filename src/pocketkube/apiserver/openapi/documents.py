@@ -10,6 +10,7 @@ client-side), and ``components.schemas`` carries the schemas ``explain`` prints 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pocketkube.apiserver.openapi.table import REF_PREFIX, closure, name_for_kind, schemas
@@ -30,6 +31,9 @@ PATCH_TYPES = (
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
+
+# Custom resources take no strategic merge patch; kubectl apply reads that from here.
+CR_PATCH_TYPES = tuple(t for t in PATCH_TYPES if "strategic" not in t)
 
 
 def _query(name: str, description: str, type_: str = "string") -> dict[str, Any]:
@@ -111,7 +115,12 @@ def _operation(
     return op
 
 
-def _resource_paths(resource: Resource, schema: str, list_schema: str | None) -> dict[str, Any]:
+def _resource_paths(
+    resource: Resource,
+    schema: str,
+    list_schema: str | None,
+    patch_types: tuple[str, ...] = PATCH_TYPES,
+) -> dict[str, Any]:
     """Path items of one resource (and its status and scale subresources)."""
     root = f"/apis/{resource.group}/{resource.version}" if resource.group else "/api/v1"
     collection = (
@@ -162,11 +171,11 @@ def _resource_paths(resource: Resource, schema: str, list_schema: str | None) ->
         }
     if "get" in verbs:
         named = f"{collection}/{{name}}"
-        paths[named] = _object_item(op, gvk, schema, scope, verbs)
+        paths[named] = _object_item(op, gvk, schema, scope, verbs, patch_types)
         for sub in resource.subresources:
             if sub.name == "status":
                 paths[f"{named}/status"] = _object_item(
-                    f"{op}Status", gvk, schema, scope, set(sub.verbs)
+                    f"{op}Status", gvk, schema, scope, set(sub.verbs), patch_types
                 )
             if sub.name == "scale" and (scale := name_for_kind(sub.group, sub.version, sub.kind)):
                 sub_gvk = {"group": sub.group, "version": sub.version, "kind": sub.kind}
@@ -177,7 +186,12 @@ def _resource_paths(resource: Resource, schema: str, list_schema: str | None) ->
 
 
 def _object_item(
-    op: str, gvk: dict[str, str], schema: str, scope: list[dict[str, Any]], verbs: set[str]
+    op: str,
+    gvk: dict[str, str],
+    schema: str,
+    scope: list[dict[str, Any]],
+    verbs: set[str],
+    patch_types: tuple[str, ...] = PATCH_TYPES,
 ) -> dict[str, Any]:
     item: dict[str, Any] = {
         "parameters": [_path("name", f"name of the {gvk['kind']}"), *scope, PRETTY]
@@ -197,7 +211,7 @@ def _object_item(
             codes=("200", "201"),
         )
     if "patch" in verbs:
-        patch_body = {"content": {t: {"schema": _ref(PATCH)} for t in PATCH_TYPES}}
+        patch_body = {"content": {t: {"schema": _ref(PATCH)} for t in patch_types}}
         item["patch"] = _operation(
             op_id=f"patch{op}",
             action="patch",
@@ -220,16 +234,60 @@ def _object_item(
     return item
 
 
-def group_version_document(catalog: Catalog, group: str, version: str) -> dict[str, Any] | None:
+# A custom resource's openAPIV3Schema (from its CRD), or None for built-in resources.
+CustomSchema = Callable[[Resource], Mapping[str, Any] | None]
+
+
+def _custom_schemas(resource: Resource, schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schemas of a custom resource and its list, named as upstream names them
+    (``com.example.stable.v1.CronTab``), with the standard fields added."""
+    name = ".".join([*reversed(resource.group.split(".")), resource.version, resource.kind])
+    gvk = [{"group": resource.group, "version": resource.version, "kind": resource.kind}]
+    properties = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        **dict(schema.get("properties") or {}),
+        "metadata": _ref(META + "ObjectMeta"),
+    }
+    list_gvk = [{**gvk[0], "kind": resource.kind + "List"}]
+    return {
+        name: {**schema, "properties": properties, "x-kubernetes-group-version-kind": gvk},
+        name + "List": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "items": {"type": "array", "items": _ref(name)},
+                "metadata": _ref(META + "ListMeta"),
+            },
+            "x-kubernetes-group-version-kind": list_gvk,
+        },
+    }
+
+
+def group_version_document(
+    catalog: Catalog, group: str, version: str, custom: CustomSchema | None = None
+) -> dict[str, Any] | None:
     """The document of ``/openapi/v3/apis/<group>/<version>`` (``api/v1`` for the core group)."""
     resources = catalog.resources(group, version)
     if not resources:
         return None
     paths: dict[str, Any] = {}
     roots = [STATUS, DELETE_OPTIONS]
+    extra: dict[str, Any] = {}
     for resource in resources:
         schema = name_for_kind(resource.group, resource.version, resource.kind)
-        if schema is None:  # a custom resource: its schema lives in its CRD (not served yet)
+        if schema is None:  # a custom resource: its schema lives in its CRD
+            crd_schema = custom(resource) if custom is not None else None
+            if crd_schema is not None:
+                found = _custom_schemas(resource, crd_schema)
+                extra.update(found)
+                custom_name = next(iter(found))
+                paths.update(
+                    _resource_paths(resource, custom_name, custom_name + "List", CR_PATCH_TYPES)
+                )
+                roots.extend((META + "ObjectMeta", META + "ListMeta"))
             continue
         list_schema = name_for_kind(resource.group, resource.version, resource.kind + "List")
         paths.update(_resource_paths(resource, schema, list_schema))
@@ -238,7 +296,7 @@ def group_version_document(catalog: Catalog, group: str, version: str) -> dict[s
             if sub.name == "scale" and (scale := name_for_kind(sub.group, sub.version, sub.kind)):
                 roots.append(scale)
     table = schemas()
-    components = {name: table[name] for name in closure(roots)}
+    components = {name: table[name] for name in closure(roots)} | extra
     components[PATCH] = PATCH_SCHEMA
     title = "Kubernetes"
     return {
