@@ -8,9 +8,10 @@ always asks), ``PartialObjectMetadata`` for metadata-only clients, and watch str
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -27,11 +28,11 @@ from pocketkube.api.patch import (
 )
 from pocketkube.api.status import OPTIMISTIC_LOCK_MESSAGE, StatusError
 from pocketkube.apiserver import body as bodies
-from pocketkube.apiserver import crds, extensions, fieldvalidation, protobuf
+from pocketkube.apiserver import crds, extensions, fieldmanager, fieldvalidation, protobuf
 from pocketkube.apiserver.identity import ANONYMOUS, USER
 from pocketkube.apiserver.negotiation import Wanted, negotiate
 from pocketkube.apiserver.query import delete_options, dry_run, list_options, watch_options
-from pocketkube.apiserver.registry import DeleteOptions, ResourceRegistry
+from pocketkube.apiserver.registry import TRACK_FIELDS, DeleteOptions, ResourceRegistry
 from pocketkube.apiserver.requestinfo import RequestInfo, parse_request_info
 from pocketkube.apiserver.resources import Catalog, Resource
 from pocketkube.apiserver.tables import crd_table, to_table
@@ -39,6 +40,7 @@ from pocketkube.apiserver.watch import serve_watch
 from pocketkube.storage.interface import Event, EventType, Obj, ObjectList
 
 MAX_JSON_PATCH_OPERATIONS = 10_000
+TRUE_VALUES = ("1", "t", "T", "TRUE", "true", "True")  # Go's strconv.ParseBool
 
 
 # The registry serving a resource, or None when it is not served yet.
@@ -86,7 +88,10 @@ class ResourceHandler:
                         f"{info.resource}/{info.subresource}", info.verb, entry.group
                     )
                 )
-            return await special(self._special(request, info, entry, registry))
+            if request.method in ("GET", "HEAD"):
+                return await special(self._special(request, info, entry, registry))
+            with _tracking(request, info, entry, registry):
+                return await special(self._special(request, info, entry, registry))
         if not info.subresource and info.verb not in entry.verbs:
             raise StatusError(status.method_not_supported(info.resource, info.verb, entry.group))
         if registry is None:
@@ -112,6 +117,31 @@ class ResourceHandler:
             registry_for=self._registry_for,
             user=request.get(USER, ANONYMOUS),
         )
+
+
+def _writer(
+    request: web.Request, info: RequestInfo, entry: Resource, registry: ResourceRegistry | None
+) -> fieldmanager.Writer:
+    schema = registry.schema if isinstance(registry, crds.CustomResourceRegistry) else None
+    return fieldmanager.writer_for(
+        entry,
+        custom_schema=schema,
+        query=request.query,
+        user_agent=request.headers.get("User-Agent", ""),
+        subresource=info.subresource,
+    )
+
+
+@contextlib.contextmanager
+def _tracking(
+    request: web.Request, info: RequestInfo, entry: Resource, registry: ResourceRegistry | None
+) -> Iterator[None]:
+    """Record the writes of this request in the objects' managedFields (Update operations)."""
+    token = TRACK_FIELDS.set(fieldmanager.FieldTracker(_writer(request, info, entry, registry)))
+    try:
+        yield
+    finally:
+        TRACK_FIELDS.reset(token)
 
 
 class _Call:
@@ -253,12 +283,21 @@ class _Call:
         return bodies.parse_object(await bodies.read_body(self.request), kind)
 
     async def _create(self) -> web.Response:
+        fieldmanager.validate_manager(self.query, "CreateOptions")
         obj = await self._read_object()
         self._check_type(obj)
         warnings = fieldvalidation.validate(obj, query=self.query, resource=self.entry)
         await self.admit_create(self.entry, self.namespace)
-        created = await self.registry.create(self.namespace, obj, dry_run=dry_run(self.query))
+        with self._tracking():
+            created = await self.registry.create(self.namespace, obj, dry_run=dry_run(self.query))
         return fieldvalidation.with_warnings(self._object(created, 201), warnings)
+
+    # -- managedFields ---------------------------------------------------------------------------
+    def _writer(self) -> fieldmanager.Writer:
+        return _writer(self.request, self.info, self.entry, self.registry)
+
+    def _tracking(self) -> contextlib.AbstractContextManager[None]:
+        return _tracking(self.request, self.info, self.entry, self.registry)
 
     def _check_type(self, obj: Obj) -> None:
         api_version = self.entry.api_version
@@ -289,6 +328,9 @@ class _Call:
                 merged["status"] = desired["status"]
             else:
                 merged.pop("status", None)
+            managed = (desired.get("metadata") or {}).get("managedFields")
+            if managed is not None:  # an apply to /status brings its bookkeeping along
+                merged["metadata"]["managedFields"] = managed
             return merged
         if "status" in current:
             desired["status"] = current["status"]
@@ -297,6 +339,7 @@ class _Call:
         return desired
 
     async def _update(self) -> web.Response:
+        fieldmanager.validate_manager(self.query, "UpdateOptions")
         obj = await self._read_object()
         self._check_type(obj)
         warnings = fieldvalidation.validate(obj, query=self.query, resource=self.entry)
@@ -322,20 +365,20 @@ class _Call:
                 )
             return self._keep_status_split(copy.deepcopy(obj), current)
 
-        updated = await self.registry.update(
-            self.namespace, self.info.name, mutate, dry_run=dry_run(self.query)
-        )
+        with self._tracking():
+            updated = await self.registry.update(
+                self.namespace, self.info.name, mutate, dry_run=dry_run(self.query)
+            )
         return fieldvalidation.with_warnings(self._object(updated), warnings)
 
     async def _patch(self) -> web.Response:
         kind = bodies.media_type(self.request)
         warnings: list[str] = []
-        if kind not in (bodies.JSON_PATCH, bodies.MERGE_PATCH, bodies.STRATEGIC_PATCH):
-            raise StatusError(
-                status.unsupported_media_type(
-                    (bodies.JSON_PATCH, bodies.MERGE_PATCH, bodies.STRATEGIC_PATCH)
-                )
-            )
+        if kind not in bodies.PATCH_TYPES:
+            raise StatusError(status.unsupported_media_type(bodies.PATCH_TYPES))
+        fieldmanager.validate_patch_options(self.query, apply_patch=kind == bodies.APPLY_PATCH)
+        if kind == bodies.APPLY_PATCH:
+            return await self._apply()
         patch = bodies.parse_document(await bodies.read_body(self.request), kind)
         if kind == bodies.JSON_PATCH:
             if not isinstance(patch, list):
@@ -382,10 +425,59 @@ class _Call:
             warnings[:] = fieldvalidation.validate(patched, query=self.query, resource=self.entry)
             return self._keep_status_split(patched, current)
 
-        updated = await self.registry.update(
-            self.namespace, self.info.name, mutate, dry_run=dry_run(self.query)
-        )
+        with self._tracking():
+            updated = await self.registry.update(
+                self.namespace, self.info.name, mutate, dry_run=dry_run(self.query)
+            )
         return fieldvalidation.with_warnings(self._object(updated), warnings)
+
+    async def _apply(self) -> web.Response:
+        """Server-side apply: merge the configuration into the object (creating it if
+        missing), with managedFields and conflict detection."""
+        config = bodies.parse_document(await bodies.read_body(self.request), bodies.APPLY_PATCH)
+        fieldmanager.check_apply_config(
+            config, api_version=self.entry.api_version, kind=self.entry.kind, name=self.info.name
+        )
+        warnings = fieldvalidation.validate(config, query=self.query, resource=self.entry)
+        wanted_rv = (config.get("metadata") or {}).get("resourceVersion")
+        writer = self._writer()  # fieldManager is given: validate_patch_options insists
+        force = self.query.get("force", "") in TRUE_VALUES
+
+        async def mutate(current: Obj) -> Obj:
+            if wanted_rv and wanted_rv != current["metadata"].get("resourceVersion"):
+                raise StatusError(
+                    status.conflict(
+                        self.qualified.split(".")[0],
+                        self.info.name,
+                        OPTIMISTIC_LOCK_MESSAGE,
+                        self.entry.group,
+                    )
+                )
+            merged = fieldmanager.apply(current, config, writer, force=force)
+            return self._keep_status_split(merged, current)
+
+        for _ in range(2):  # a create losing a race to another create applies again
+            try:
+                updated = await self.registry.update(
+                    self.namespace, self.info.name, mutate, dry_run=dry_run(self.query)
+                )
+                return fieldvalidation.with_warnings(self._object(updated), warnings)
+            except StatusError as err:
+                if err.code != 404 or self.info.subresource or wanted_rv:
+                    raise
+            created = fieldmanager.apply(None, config, writer, force=force)
+            created.setdefault("metadata", {}).setdefault("name", self.info.name)
+            await self.admit_create(self.entry, self.namespace)
+            try:
+                obj = await self.registry.create(
+                    self.namespace, created, dry_run=dry_run(self.query)
+                )
+            except StatusError as err:
+                if err.code == 409 and err.status.get("reason") == "AlreadyExists":
+                    continue
+                raise
+            return fieldvalidation.with_warnings(self._object(obj, 201), warnings)
+        raise StatusError(status.conflict(self.qualified, self.info.name, "please retry"))
 
     async def _delete_options(self) -> tuple[DeleteOptions, bool]:
         raw = await bodies.read_body(self.request)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +34,11 @@ from pocketkube.storage.interface import (
 from pocketkube.storage.store import check_preconditions
 
 Mutation = Callable[[Obj], Obj]
+# Called with (old or None, new) once a written object is defaulted: the request's managedFields
+# bookkeeping (`pocketkube.apiserver.fieldmanager.FieldTracker`). Set by the request handler for
+# the duration of one request; internal writes leave managedFields as they are.
+FieldTracker = Callable[[Obj | None, Obj], None]
+TRACK_FIELDS: ContextVar[FieldTracker | None] = ContextVar("track_fields", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,9 @@ class ResourceRegistry:
             namespaced=info.namespaced,
         )
         apply_defaults(info.kind, prepared)
+        track = TRACK_FIELDS.get()
+        if track is not None:
+            track(None, prepared)
         self._validate(prepared)
         name = prepared["metadata"]["name"]
         if dry_run:
@@ -146,6 +155,9 @@ class ResourceRegistry:
                 desired, current, api_version=info.api_version, kind=info.kind
             )
             apply_defaults(info.kind, updated)
+            track = TRACK_FIELDS.get()
+            if track is not None:
+                track(current, updated)
             self._validate(updated, current)
             if dry_run:
                 result["dry"] = updated

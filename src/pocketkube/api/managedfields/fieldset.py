@@ -1,0 +1,204 @@
+"""Sets of field paths, the unit of ownership in server-side apply (upstream's ``fieldpath.Set``).
+
+A path is a sequence of path elements, each kept in its ``FieldsV1`` spelling, which is also how
+managedFields store them: ``f:<field>`` (a field of an object or a key of a map),
+``k:<json object>`` (an element of an associative list, by its key fields), ``v:<json value>``
+(an element of a set-like list), ``i:<index>`` (an element of any other list). A set is a trie: a
+node is a *member* when the path ending there is in the set, and may also have children. In
+FieldsV1 a member node with children carries a ``"."`` entry; a member leaf is ``{}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+__all__ = ["FieldSet", "FieldsV1Error", "key_element", "path_string", "value_element"]
+
+MEMBER = "."
+
+
+class FieldsV1Error(ValueError):
+    """A managedFields entry whose ``fieldsV1`` is not a valid field set."""
+
+
+def key_element(keys: dict[str, Any]) -> str:
+    """The path element of an associative-list item with these key fields."""
+    return "k:" + orjson.dumps(keys, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def value_element(value: Any) -> str:
+    """The path element of a set-list item with this value."""
+    return "v:" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _element_string(element: str) -> str:
+    """One element as upstream prints paths in conflict messages (``.spec``, ``[name="x"]``)."""
+    tag, text = element[:2], element[2:]
+    if tag == "f:":
+        return "." + text
+    if tag == "i:":
+        return f"[{text}]"
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return f"[{text}]"
+    if tag == "v:":
+        return "[=" + orjson.dumps(parsed).decode() + "]"
+    if isinstance(parsed, dict):
+        fields = ",".join(f"{k}={orjson.dumps(v).decode()}" for k, v in sorted(parsed.items()))
+        return f"[{fields}]"
+    return f"[{text}]"
+
+
+def path_string(path: tuple[str, ...]) -> str:
+    return "".join(_element_string(e) for e in path)
+
+
+class FieldSet:
+    """A trie of path elements; see the module docstring."""
+
+    __slots__ = ("children", "member")
+
+    def __init__(self) -> None:
+        self.member = False
+        self.children: dict[str, FieldSet] = {}
+
+    # -- building ------------------------------------------------------------------------------
+    def child(self, element: str) -> FieldSet:
+        node = self.children.get(element)
+        if node is None:
+            node = self.children[element] = FieldSet()
+        return node
+
+    def insert(self, path: tuple[str, ...]) -> None:
+        node = self
+        for element in path:
+            node = node.child(element)
+        node.member = True
+
+    # -- queries -------------------------------------------------------------------------------
+    def empty(self) -> bool:
+        return not self.member and all(c.empty() for c in self.children.values())
+
+    def has(self, path: tuple[str, ...]) -> bool:
+        node: FieldSet | None = self
+        for element in path:
+            node = node.children.get(element) if node is not None else None
+        return node is not None and node.member
+
+    def paths(self, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+        """Every member path, parents before their children, children in sorted order."""
+        if self.member:
+            yield prefix
+        for element in sorted(self.children):
+            yield from self.children[element].paths((*prefix, element))
+
+    def leaves(self, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+        """Member paths with no member below them (what conflict messages list)."""
+        below = False
+        for element in sorted(self.children):
+            for path in self.children[element].leaves((*prefix, element)):
+                below = True
+                yield path
+        if self.member and not below:
+            yield prefix
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FieldSet):
+            return NotImplemented
+        return self.to_fields() == other.to_fields()
+
+    def __repr__(self) -> str:
+        return f"FieldSet({[path_string(p) for p in self.paths()]})"
+
+    # -- set algebra (all return new sets) -----------------------------------------------------
+    def copy(self) -> FieldSet:
+        out = FieldSet()
+        out.member = self.member
+        out.children = {k: v.copy() for k, v in self.children.items()}
+        return out
+
+    def union(self, other: FieldSet) -> FieldSet:
+        out = FieldSet()
+        out.member = self.member or other.member
+        for element in self.children.keys() | other.children.keys():
+            mine, theirs = self.children.get(element), other.children.get(element)
+            if mine is None:
+                assert theirs is not None
+                out.children[element] = theirs.copy()
+            elif theirs is None:
+                out.children[element] = mine.copy()
+            else:
+                out.children[element] = mine.union(theirs)
+        return out
+
+    def difference(self, other: FieldSet) -> FieldSet:
+        """Members of ``self`` that are not members of ``other`` (path by path)."""
+        out = FieldSet()
+        out.member = self.member and not other.member
+        for element, mine in self.children.items():
+            theirs = other.children.get(element)
+            node = mine.copy() if theirs is None else mine.difference(theirs)
+            if not node.empty():
+                out.children[element] = node
+        return out
+
+    def recursive_difference(self, other: FieldSet) -> FieldSet:
+        """``self`` without any path that is, or lies under, a member of ``other``."""
+        if other.member:
+            return FieldSet()
+        out = FieldSet()
+        out.member = self.member
+        for element, mine in self.children.items():
+            theirs = other.children.get(element)
+            node = mine.copy() if theirs is None else mine.recursive_difference(theirs)
+            if not node.empty():
+                out.children[element] = node
+        return out
+
+    def intersection(self, other: FieldSet) -> FieldSet:
+        out = FieldSet()
+        out.member = self.member and other.member
+        for element, mine in self.children.items():
+            theirs = other.children.get(element)
+            if theirs is not None:
+                node = mine.intersection(theirs)
+                if not node.empty():
+                    out.children[element] = node
+        return out
+
+    # -- FieldsV1 ------------------------------------------------------------------------------
+    def to_fields(self) -> dict[str, Any]:
+        """The FieldsV1 JSON object of this set (the root's own membership is not encoded)."""
+        out: dict[str, Any] = {}
+        for element in sorted(self.children):
+            node = self.children[element]
+            if node.empty():
+                continue
+            encoded = node.to_fields()
+            if node.member and encoded:
+                encoded = {MEMBER: {}, **encoded}
+            out[element] = encoded
+        return out
+
+    @classmethod
+    def from_fields(cls, fields: Any) -> FieldSet:
+        if not isinstance(fields, dict):
+            raise FieldsV1Error("fieldsV1 must be a JSON object")
+        out = cls()
+        for element, value in fields.items():
+            if element == MEMBER:
+                if value != {}:
+                    raise FieldsV1Error('the "." entry of fieldsV1 must be {}')
+                out.member = True
+                continue
+            if len(element) < 2 or element[:2] not in ("f:", "k:", "v:", "i:"):
+                raise FieldsV1Error(f"unknown path element {element!r} in fieldsV1")
+            node = cls.from_fields(value)
+            if not node.children:
+                node.member = True
+            out.children[element] = node
+        return out

@@ -1,0 +1,296 @@
+"""managedFields: who owns which fields of an object, kept on every write.
+
+As upstream's field manager (k8s.io/apimachinery/pkg/util/managedfields and
+structured-merge-diff's ``merge.Updater``):
+
+- an *Update* (create, PUT, non-apply PATCH) gives its manager the fields it added or changed,
+  takes them from every other manager, and drops removed fields from everyone;
+- an *Apply* (``application/apply-patch+yaml``) merges the configuration into the live object;
+  its manager owns exactly the configuration's fields; fields it applied before and no longer
+  applies are removed unless another manager owns them; changing a field another manager owns is
+  a conflict (409) unless forced, when the other manager loses it.
+
+Entries are keyed like upstream's manager identifiers: (manager, operation, subresource, and the
+apiVersion for updates); they are encoded sorted as upstream sorts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pocketkube.api.managedfields.fieldset import FieldSet, FieldsV1Error, path_string
+from pocketkube.api.managedfields.typed import MISSING, compare, field_set, merge, remove_unowned
+from pocketkube.api.managedfields.types import TypeNode
+
+__all__ = [
+    "APPLY",
+    "UPDATE",
+    "ApplyConflict",
+    "Entry",
+    "ManagedFields",
+    "ManagedFieldsError",
+]
+
+APPLY = "Apply"
+UPDATE = "Update"
+BEFORE_FIRST_APPLY = "before-first-apply"
+
+# Paths nobody owns (upstream's stripMetaManager); a plain difference: labels etc. stay owned.
+STRIPPED = FieldSet()
+for _path in (
+    ("f:apiVersion",),
+    ("f:kind",),
+    ("f:metadata",),
+    *(
+        ("f:metadata", "f:" + name)
+        for name in (
+            "name",
+            "namespace",
+            "creationTimestamp",
+            "selfLink",
+            "uid",
+            "clusterName",
+            "generation",
+            "managedFields",
+            "resourceVersion",
+        )
+    ),
+):
+    STRIPPED.insert(_path)
+
+
+class ManagedFieldsError(ValueError):
+    """metadata.managedFields that cannot be decoded."""
+
+
+@dataclass
+class Entry:
+    manager: str
+    operation: str
+    api_version: str
+    fields: FieldSet
+    subresource: str = ""
+    time: str | None = None
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        version = "" if self.operation == APPLY else self.api_version
+        return (self.manager, self.operation, self.subresource, version)
+
+    def describe(self) -> str:
+        """As upstream's printManager: ``"kubectl" with subresource "status" using v1``."""
+        text = _go_quote(self.manager)
+        if self.subresource:
+            text += f" with subresource {_go_quote(self.subresource)}"
+        if self.operation == UPDATE:
+            text += f" using {self.api_version}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "manager": self.manager,
+            "operation": self.operation,
+            "apiVersion": self.api_version,
+        }
+        if self.time is not None:
+            out["time"] = self.time
+        out["fieldsType"] = "FieldsV1"
+        out["fieldsV1"] = self.fields.to_fields()
+        if self.subresource:
+            out["subresource"] = self.subresource
+        return out
+
+
+def _go_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass
+class Conflict:
+    entry: Entry
+    path: tuple[str, ...]
+
+
+class ApplyConflict(Exception):
+    """An apply would change fields other managers own; upstream's 409 wording."""
+
+    def __init__(self, conflicts: list[Conflict]) -> None:
+        self.conflicts = conflicts
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        if len(self.conflicts) == 1:
+            only = self.conflicts[0]
+            return (
+                f"Apply failed with 1 conflict: conflict with {only.entry.describe()}: "
+                f"{path_string(only.path)}"
+            )
+        lines: list[str] = []
+        by_manager: dict[str, list[str]] = {}
+        for conflict in self.conflicts:
+            by_manager.setdefault(conflict.entry.describe(), []).append(path_string(conflict.path))
+        for manager in sorted(by_manager):
+            lines.append(f"conflicts with {manager}:")
+            lines.extend(f"- {p}" for p in by_manager[manager])
+        return f"Apply failed with {len(self.conflicts)} conflicts: " + "\n".join(lines)
+
+    def causes(self) -> list[dict[str, str]]:
+        return [
+            {
+                "reason": "FieldManagerConflict",
+                "message": f"conflict with {c.entry.describe()}",
+                "field": path_string(c.path),
+            }
+            for c in self.conflicts
+        ]
+
+
+@dataclass
+class ManagedFields:
+    """The decoded managedFields of one object."""
+
+    entries: dict[tuple[str, str, str, str], Entry] = field(default_factory=dict)
+
+    @classmethod
+    def decode(cls, encoded: Any) -> ManagedFields:
+        """From ``metadata.managedFields`` (None or missing: no entries)."""
+        out = cls()
+        if encoded is None:
+            return out
+        if not isinstance(encoded, list):
+            raise ManagedFieldsError("managedFields must be a list")
+        for index, raw in enumerate(encoded):
+            if not isinstance(raw, dict):
+                raise ManagedFieldsError(f"managed fields entry {index} must be an object")
+            operation = raw.get("operation")
+            if operation not in (APPLY, UPDATE):
+                raise ManagedFieldsError("operation must be `Apply` or `Update`")
+            if not raw.get("apiVersion"):
+                raise ManagedFieldsError("apiVersion must not be empty")
+            fields_type = raw.get("fieldsType", "")
+            if fields_type == "":
+                raise ManagedFieldsError(f"missing fieldsType in managed fields entry {index}")
+            if fields_type != "FieldsV1":
+                raise ManagedFieldsError(
+                    f'invalid fieldsType "{fields_type}" in managed fields entry {index}'
+                )
+            try:
+                fields = FieldSet.from_fields(raw.get("fieldsV1", {}))
+            except FieldsV1Error as err:
+                raise ManagedFieldsError(f"error decoding set: {err}") from None
+            entry = Entry(
+                manager=str(raw.get("manager", "")),
+                operation=operation,
+                api_version=str(raw["apiVersion"]),
+                fields=fields,
+                subresource=str(raw.get("subresource", "")),
+                time=raw.get("time"),
+            )
+            out.entries[entry.identity] = entry
+        return out
+
+    def encode(self) -> list[dict[str, Any]] | None:
+        """The wire list, sorted as upstream; None when nobody owns anything."""
+        entries = [e for e in self.entries.values() if not e.fields.empty()]
+        if not entries:
+            return None
+        entries.sort(
+            key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource)
+        )
+        return [e.to_json() for e in entries]
+
+    def owned(self) -> FieldSet:
+        union = FieldSet()
+        for entry in self.entries.values():
+            union = union.union(entry.fields)
+        return union
+
+    def _drop_empty(self) -> None:
+        for identity in [i for i, e in self.entries.items() if e.fields.empty()]:
+            del self.entries[identity]
+
+    # -- operations -------------------------------------------------------------------------
+    def update(
+        self,
+        old: Any,
+        new: Any,
+        node: TypeNode,
+        *,
+        manager: str,
+        api_version: str,
+        subresource: str,
+        now: str,
+        ignored: FieldSet,
+    ) -> None:
+        """Record an Update from ``old`` (MISSING on create) to ``new``."""
+        diff = compare(old, new, node).without(ignored)
+        changed = diff.changed().difference(STRIPPED)
+        me = Entry(manager, UPDATE, api_version, FieldSet(), subresource)
+        for identity, entry in self.entries.items():
+            if identity != me.identity:
+                entry.fields = entry.fields.difference(changed).difference(diff.removed)
+        mine = self.entries.get(me.identity)
+        if mine is not None:
+            mine.fields = mine.fields.difference(diff.removed)
+        if not changed.empty():
+            if mine is None:
+                mine = self.entries[me.identity] = me
+            mine.fields = mine.fields.union(changed)
+            mine.time = now
+        self._drop_empty()
+
+    def apply(
+        self,
+        live: Any,
+        config: dict[str, Any],
+        node: TypeNode,
+        *,
+        manager: str,
+        api_version: str,
+        subresource: str,
+        now: str,
+        force: bool,
+        ignored: FieldSet,
+    ) -> Any:
+        """Merge ``config`` into ``live`` (MISSING on create); the new object, or raises
+        `ApplyConflict`. Fields of the configuration in ``ignored`` are neither applied nor
+        owned (status on the main resource, say)."""
+        if live is not MISSING and not self.entries:
+            self.update(
+                MISSING,
+                live,
+                node,
+                manager=BEFORE_FIRST_APPLY,
+                api_version=api_version,
+                subresource="",
+                now=now,
+                ignored=ignored,
+            )
+        me = Entry(manager, APPLY, api_version, FieldSet(), subresource)
+        last = self.entries.get(me.identity)
+        merged = merge(live, config, node)
+        me.fields = field_set(config, node).recursive_difference(ignored).difference(STRIPPED)
+        me.time = last.time if last is not None else None
+        self.entries[me.identity] = me
+        if last is not None and not last.fields.empty():
+            gone = last.fields.difference(self.owned())
+            merged = remove_unowned(merged, node, gone, self.owned())
+        diff = compare(live, merged, node).without(ignored)
+        changed = diff.changed()
+        conflicts: list[Conflict] = []
+        for identity, entry in self.entries.items():
+            if identity == me.identity:
+                continue
+            taken = entry.fields.intersection(changed)
+            conflicts.extend(Conflict(entry, path) for path in taken.paths())
+        if conflicts and not force:
+            raise ApplyConflict(conflicts)
+        for identity, entry in self.entries.items():
+            if identity != me.identity:
+                entry.fields = entry.fields.difference(changed).difference(diff.removed)
+        if live is MISSING or merged != live or last is None:
+            me.time = now
+        self._drop_empty()
+        return merged

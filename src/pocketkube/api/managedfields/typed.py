@@ -1,0 +1,318 @@
+"""Field sets, comparison, merge and removal of JSON values along a `TypeNode`.
+
+These follow structured-merge-diff's walkers (``typed/tofieldset.go``, ``compare.go``,
+``merge.go``): which paths a value sets, which paths changed between two values, how an applied
+configuration merges into a live object (associative lists by key, set lists by value, atomic
+values replaced whole, list order interleaved as upstream), and removing fields an applier gave
+up. Values are plain JSON (dicts, lists, scalars); inputs are never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from pocketkube.api.managedfields.fieldset import FieldSet, key_element, value_element
+from pocketkube.api.managedfields.types import TypeNode
+
+__all__ = ["Comparison", "compare", "field_set", "merge", "remove_unowned"]
+
+Path = tuple[str, ...]
+MISSING: Any = object()
+
+
+def _shape(node: TypeNode, value: Any) -> str:
+    """How to walk ``value``: "leaf" (owned and replaced whole), "fields" or "items"."""
+    if isinstance(value, dict):
+        if node.atomic or node.kind in ("scalar", "list"):
+            return "leaf"
+        return "fields"
+    if isinstance(value, list):
+        if node.kind != "list" or node.list_type == "atomic":
+            return "leaf"
+        return "items"
+    return "leaf"
+
+
+def item_element(node: TypeNode, item: Any, index: int) -> str:
+    """The path element of list item ``item`` (at ``index``) of a granular list ``node``."""
+    if node.list_type == "set":
+        return value_element(item)
+    if node.list_type == "map" and isinstance(item, dict):
+        keys: dict[str, Any] = {}
+        for key in node.keys:
+            if key in item:
+                keys[key] = item[key]
+            elif key in node.key_defaults:
+                keys[key] = node.key_defaults[key]
+            else:
+                return f"i:{index}"
+        return key_element(keys)
+    return f"i:{index}"
+
+
+def _indexed(node: TypeNode, items: list[Any]) -> tuple[list[str], dict[str, list[Any]]]:
+    """Distinct path elements in order, and every item under its element."""
+    order: list[str] = []
+    found: dict[str, list[Any]] = {}
+    for index, item in enumerate(items):
+        element = item_element(node, item, index)
+        if element not in found:
+            order.append(element)
+            found[element] = []
+        found[element].append(item)
+    return order, found
+
+
+# -- field sets ----------------------------------------------------------------------------------
+def field_set(value: Any, node: TypeNode) -> FieldSet:
+    """The paths ``value`` sets: what an applier of ``value`` owns."""
+    out = FieldSet()
+    _collect(value, node, (), out)
+    return out
+
+
+def _collect(value: Any, node: TypeNode, path: Path, out: FieldSet) -> None:
+    shape = _shape(node, value)
+    if shape == "leaf":
+        if path:
+            out.insert(path)
+    elif shape == "fields":
+        for key, child in value.items():
+            child_path = (*path, "f:" + key)
+            _collect(child, node.field(key), child_path, out)
+            if child is None or child == {} or not node.has_field(key):
+                out.insert(child_path)
+    else:
+        element_type = node.element()
+        order, found = _indexed(node, value)
+        for element in order:
+            child_path = (*path, element)
+            if len(found[element]) == 1:
+                _collect(found[element][0], element_type, child_path, out)
+            out.insert(child_path)
+
+
+# -- comparison ----------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    added: FieldSet = field(default_factory=FieldSet)
+    modified: FieldSet = field(default_factory=FieldSet)
+    removed: FieldSet = field(default_factory=FieldSet)
+
+    def changed(self) -> FieldSet:
+        """Added or modified paths: what the writer takes from other managers."""
+        return self.added.union(self.modified)
+
+    def without(self, ignored: FieldSet) -> Comparison:
+        return Comparison(
+            self.added.recursive_difference(ignored),
+            self.modified.recursive_difference(ignored),
+            self.removed.recursive_difference(ignored),
+        )
+
+
+def compare(old: Any, new: Any, node: TypeNode) -> Comparison:
+    """Paths added, modified and removed from ``old`` to ``new`` (MISSING for no object)."""
+    result = Comparison()
+    _compare(old, new, node, (), result)
+    return result
+
+
+def _is_empty_container(value: Any) -> bool:
+    return value is MISSING or value == {} or value == []
+
+
+def _compare(old: Any, new: Any, node: TypeNode, path: Path, out: Comparison) -> None:
+    shapes = {_shape(node, v) for v in (old, new) if v is not MISSING}
+    leaf = (
+        len(shapes) != 1
+        or "leaf" in shapes
+        or (_is_empty_container(old) and _is_empty_container(new))
+    )
+    if leaf:
+        if not path:
+            return
+        if old is MISSING:
+            out.added.insert(path)
+        elif new is MISSING:
+            out.removed.insert(path)
+        elif old != new or type(old) is not type(new):
+            out.modified.insert(path)
+        return
+    if shapes == {"fields"}:
+        olds = old if isinstance(old, dict) else {}
+        news = new if isinstance(new, dict) else {}
+        for key in olds.keys() | news.keys():
+            _compare(
+                olds.get(key, MISSING),
+                news.get(key, MISSING),
+                node.field(key),
+                (*path, "f:" + key),
+                out,
+            )
+    else:
+        _compare_items(old, new, node, path, out)
+    if path:
+        if old is MISSING:
+            out.added.insert(path)
+        elif new is MISSING:
+            out.removed.insert(path)
+
+
+def _compare_items(old: Any, new: Any, node: TypeNode, path: Path, out: Comparison) -> None:
+    old_order, olds = _indexed(node, old if isinstance(old, list) else [])
+    new_order, news = _indexed(node, new if isinstance(new, list) else [])
+    element_type = node.element()
+    for element in old_order + [e for e in new_order if e not in olds]:
+        before, after = olds.get(element, []), news.get(element, [])
+        child = (*path, element)
+        if len(before) <= 1 and len(after) <= 1:
+            _compare(
+                before[0] if before else MISSING,
+                after[0] if after else MISSING,
+                element_type,
+                child,
+                out,
+            )
+        elif len(before) >= 2 and len(after) >= 2:
+            if before != after:
+                out.modified.insert(child)
+        elif len(before) >= 2:
+            out.removed.insert(child)
+        else:
+            out.added.insert(child)
+
+
+# -- merge ---------------------------------------------------------------------------------------
+def merge(live: Any, config: Any, node: TypeNode) -> Any:
+    """``config`` applied onto ``live`` (MISSING for none); a new value."""
+    if config is MISSING:
+        return copy.deepcopy(live)
+    if live is MISSING:
+        return copy.deepcopy(config)
+    live_shape, config_shape = _shape(node, live), _shape(node, config)
+    if live_shape != config_shape or config_shape == "leaf":
+        return copy.deepcopy(config)
+    if config_shape == "fields":
+        out: dict[str, Any] = {}
+        for key, value in live.items():
+            out[key] = merge(value, config[key], node.field(key)) if key in config else value
+        for key, value in config.items():
+            if key not in live:
+                out[key] = copy.deepcopy(value)
+        # An applied null removes the field (and the applier owns its absence).
+        return {
+            k: copy.deepcopy(v) if k not in config else v
+            for k, v in out.items()
+            if not (k in config and config[k] is None)
+        }
+    return _merge_items(live, config, node)
+
+
+def _merge_items(live: list[Any], config: list[Any], node: TypeNode) -> list[Any]:
+    """structured-merge-diff's list order: shared elements in the applied order, live-only ones
+    kept near their live neighbours (each duplicate at its own place), new ones where the
+    configuration puts them."""
+    element_type = node.element()
+    live_elements = [item_element(node, item, index) for index, item in enumerate(live)]
+    lives: dict[str, list[Any]] = {}
+    for element, item in zip(live_elements, live, strict=True):
+        lives.setdefault(element, []).append(item)
+    config_order, configs = _indexed(node, config)
+    shared = [e for e in config_order if e in lives]
+    next_shared = shared.pop(0) if shared else None
+    merged_config: set[str] = set()
+    out: list[Any] = []
+
+    def merged(element: str) -> Any:
+        before = lives.get(element, [])
+        after = configs[element][0]
+        return merge(before[0] if len(before) == 1 else MISSING, after, element_type)
+
+    li = ci = 0
+    while li < len(live_elements) or ci < len(config_order):
+        if li < len(live_elements) and ci < len(config_order):
+            element = live_elements[li]
+            if element == config_order[ci]:
+                merged_config.add(element)
+                out.append(merged(element))
+                li += 1
+                ci += 1
+                next_shared = shared.pop(0) if shared else None
+                continue
+            if element in configs and next_shared is not None and next_shared != element:
+                li += 1
+                continue
+        if li < len(live_elements):
+            element = live_elements[li]
+            if element not in configs:
+                out.append(copy.deepcopy(live[li]))
+                li += 1
+                continue
+            if element in merged_config:
+                li += 1
+        if ci < len(config_order):
+            element = config_order[ci]
+            merged_config.add(element)
+            out.append(merged(element))
+            ci += 1
+            if next_shared is not None and next_shared == element:
+                next_shared = shared.pop(0) if shared else None
+    return out
+
+
+# -- removal -------------------------------------------------------------------------------------
+def remove_unowned(value: Any, node: TypeNode, remove: FieldSet, owned: FieldSet) -> Any:
+    """``value`` without the paths of ``remove``, except what lies under a path in ``owned``
+    (another manager's field keeps its parent). Containers emptied by the removal go too."""
+    out, _ = _remove(copy.deepcopy(value), node, remove, owned)
+    return out
+
+
+def _remove(value: Any, node: TypeNode, remove: FieldSet, owned: FieldSet) -> tuple[Any, bool]:
+    """(value after removal, whether anything was removed)."""
+    shape = _shape(node, value)
+    removed = False
+    if shape == "fields":
+        for element, below in remove.children.items():
+            key = element[2:]
+            if not element.startswith("f:") or key not in value:
+                continue
+            kept = owned.children.get(element, FieldSet())
+            if below.member and kept.empty():
+                del value[key]
+                removed = True
+                continue
+            new, changed = _remove(value[key], node.field(key), below, kept)
+            if changed:
+                removed = True
+                if new == {} or new == []:
+                    del value[key]
+                else:
+                    value[key] = new
+        return value, removed
+    if shape == "items":
+        element_type = node.element()
+        kept_items = []
+        for index, item in enumerate(value):
+            element = item_element(node, item, index)
+            found = remove.children.get(element)
+            if found is None:
+                kept_items.append(item)
+                continue
+            below = found
+            kept = owned.children.get(element, FieldSet())
+            if below.member and kept.empty():
+                removed = True
+                continue
+            if isinstance(item, dict) and node.list_type == "map":
+                below = below.copy()
+                for key in node.keys:  # an element keeps its key fields
+                    below.children.pop("f:" + key, None)
+            new, changed = _remove(item, element_type, below, kept)
+            removed = removed or changed
+            kept_items.append(new)
+        return kept_items, removed
+    return value, False
