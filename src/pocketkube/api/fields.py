@@ -140,7 +140,17 @@ def _default_unsupported(label: str) -> str:
     return f'"{label}" is not a known field selector: only "metadata.name", "metadata.namespace"'
 
 
-# resource → (field labels accepted, how a rejection reads, renamed legacy labels)
+_OBJECT_REFERENCE_FIELDS = (
+    "kind",
+    "namespace",
+    "name",
+    "uid",
+    "apiVersion",
+    "resourceVersion",
+    "fieldPath",
+)
+
+# resource → (field labels accepted, how a rejection reads, labels renamed to the stored fields)
 _FIELD_LABELS: dict[str, tuple[frozenset[str], Callable[[str], str], dict[str, str]]] = {
     "pods": (
         frozenset(
@@ -185,6 +195,25 @@ _FIELD_LABELS: dict[str, tuple[frozenset[str], Callable[[str], str], dict[str, s
         _unsupported,
         {},
     ),
+    # events.k8s.io Events are stored as core Events: upstream's field label conversion turns
+    # the new names into the core ones, and rejects the core spellings.
+    "events.events.k8s.io": (
+        frozenset(
+            (
+                *_META,
+                *(f"regarding.{name}" for name in _OBJECT_REFERENCE_FIELDS),
+                "reason",
+                "reportingController",
+                "source",
+                "type",
+            )
+        ),
+        _unsupported,
+        {
+            **{f"regarding.{name}": f"involvedObject.{name}" for name in _OBJECT_REFERENCE_FIELDS},
+            "reportingController": "reportingComponent",
+        },
+    ),
     "jobs.batch": (
         frozenset((*_META, "status.successful")),
         lambda label: f'field label "{label}" not supported for batchv1.Job',
@@ -208,7 +237,7 @@ def validate_fields(
     out = []
     for req in selector.requirements:
         field = renames.get(req.field, req.field)
-        if field not in allowed:
+        if req.field not in allowed and field not in allowed:
             raise SelectorError(reject(req.field))
         out.append(FieldRequirement(field, req.operator, req.value))
     return FieldSelector(tuple(out))
@@ -273,6 +302,7 @@ def _event_fields(event: Mapping[str, Any]) -> dict[str, str]:
 _SPECIFIC: dict[str, Callable[[Mapping[str, Any]], dict[str, str]]] = {
     "pods": _pod_fields,
     "events": _event_fields,
+    "events.events.k8s.io": _event_fields,  # evaluated on the stored core Event
     "secrets": lambda o: {"type": _text(o, "type")},
     "nodes": lambda o: {"spec.unschedulable": _bool(o, "spec", "unschedulable")},
     "namespaces": lambda o: {"status.phase": _text(o, "status", "phase")},

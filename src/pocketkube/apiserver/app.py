@@ -29,6 +29,8 @@ from pocketkube.apiserver import authapis, discovery, metrics
 from pocketkube.apiserver.admission import namespace_lifecycle
 from pocketkube.apiserver.allocator import service_ip_range
 from pocketkube.apiserver.authn import AuthenticatorChain, Unauthenticated, client_certificate
+from pocketkube.apiserver.conversion import converter_for
+from pocketkube.apiserver.conversion.registry import ConvertingRegistry
 from pocketkube.apiserver.crds import CRDRegistry, CRDServer
 from pocketkube.apiserver.errors import status_middleware, status_response
 from pocketkube.apiserver.handlers import ResourceHandler
@@ -71,6 +73,8 @@ class APIServer:
         self.catalog: Catalog = builtin_catalog()
         self.hub = StorageHub(backend)
         self.registries: dict[tuple[str, str, str], ResourceRegistry] = {}
+        # Versions served by converting to another version's registry (conversion/).
+        self.converting: dict[tuple[str, str, str], ResourceRegistry] = {}
         self.crds = CRDServer(self)
         self._runner: web.AppRunner | None = None
         self.pki: PKI | None = None
@@ -141,19 +145,20 @@ class APIServer:
 
     # -- setup ---------------------------------------------------------------------------------
     def _served(self) -> list[Resource]:
-        """The stored resources we serve: where several versions share one prefix, only the
-        storage version until conversion between versions exists."""
+        """The stored resources we serve: where several versions share one prefix, the storage
+        version, then those we can convert to it (``conversion``)."""
         by_prefix: dict[str, list[Resource]] = {}
         for resource in self.catalog:
             if resource.storage_prefix is not None:
                 by_prefix.setdefault(resource.storage_prefix, []).append(resource)
-        served = []
+        served, converted = [], []
         for sharing in by_prefix.values():
-            if len(sharing) == 1:
-                served.extend(sharing)
-            else:
-                served.extend(r for r in sharing if r.storage_gvk in (None, r.gvk))
-        return served
+            for r in sharing:
+                if len(sharing) == 1 or r.storage_gvk in (None, r.gvk):
+                    served.append(r)
+                elif r.storage_gvk and converter_for(r.gvk, r.storage_gvk) is not None:
+                    converted.append(r)
+        return served + converted
 
     async def _open_registries(self) -> None:
         for resource in self._served():
@@ -168,7 +173,15 @@ class APIServer:
                 storage_prefix=prefix,
             )
             storage = await self.hub.cache(prefix)
-            if resource.gvr == ("", "v1", "services"):
+            stored_as = resource.storage_gvk or resource.gvk
+            converter = converter_for(resource.gvk, stored_as)
+            if converter is not None:
+                # Kept apart from self.registries, which has one registry per stored resource.
+                inner = self.registries[(stored_as.group, stored_as.version, resource.plural)]
+                self.converting[resource.gvr] = ConvertingRegistry(
+                    info=info, inner=inner, converter=converter
+                )
+            elif resource.gvr == ("", "v1", "services"):
                 self.registries[resource.gvr] = ServiceRegistry(
                     info=info,
                     storage=storage,
@@ -182,7 +195,7 @@ class APIServer:
         await self.crds.start()
 
     def registry_for(self, resource: Resource) -> ResourceRegistry | None:
-        return self.registries.get(resource.gvr)
+        return self.registries.get(resource.gvr) or self.converting.get(resource.gvr)
 
     async def _bootstrap(self) -> None:
         namespaces = self.registries[("", "v1", "namespaces")]

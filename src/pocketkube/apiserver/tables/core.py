@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pocketkube.apiserver.conversion import events
 from pocketkube.apiserver.tables.common import (
     AGE,
     NAME,
@@ -210,6 +211,8 @@ def _event_source(event: Obj) -> str:
 
 
 def event_cells(event: Obj, now: datetime) -> Cells:
+    if event.get("apiVersion") == events.API_VERSION:  # printed as the core Event it is stored as
+        event = events.to_storage(event)
     if parse_time(event.get("firstTimestamp")) is not None:
         first = since(event.get("firstTimestamp"), now)
     else:
