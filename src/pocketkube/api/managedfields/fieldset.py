@@ -10,28 +10,113 @@ FieldsV1 a member node with children carries a ``"."`` entry; a member leaf is `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
 
-__all__ = ["FieldSet", "FieldsV1Error", "key_element", "path_string", "value_element"]
+__all__ = [
+    "FieldSet",
+    "FieldsV1Error",
+    "element_order",
+    "key_element",
+    "path_string",
+    "value_element",
+]
 
 MEMBER = "."
+_INDEX = re.compile(r"[+-]?[0-9]+")
 
 
 class FieldsV1Error(ValueError):
     """A managedFields entry whose ``fieldsV1`` is not a valid field set."""
 
 
+def _canonical(value: Any) -> Any:
+    """``value`` with integral floats as integers: upstream compares JSON numbers by value and
+    prints ``2.0`` as ``2``, so ``k:{"page":2}`` is one element whichever way it was written."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
 def key_element(keys: dict[str, Any]) -> str:
     """The path element of an associative-list item with these key fields."""
-    return "k:" + orjson.dumps(keys, option=orjson.OPT_SORT_KEYS).decode()
+    return "k:" + orjson.dumps(_canonical(keys), option=orjson.OPT_SORT_KEYS).decode()
 
 
 def value_element(value: Any) -> str:
     """The path element of a set-list item with this value."""
-    return "v:" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return "v:" + orjson.dumps(_canonical(value), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _value_order(value: Any) -> tuple[Any, ...]:
+    """Sort key of a JSON value as upstream's ``value.Compare``: numbers, strings, booleans,
+    lists, maps, then null."""
+    if isinstance(value, bool):
+        return (2, value)
+    if isinstance(value, int | float):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    if isinstance(value, list):
+        return (3, tuple(_value_order(v) for v in value))
+    if isinstance(value, dict):
+        return (4, tuple((k, _value_order(value[k])) for k in sorted(value)))
+    return (5,)
+
+
+def element_order(element: str) -> tuple[Any, ...]:
+    """Sort key of a path element as upstream's ``PathElement.Compare``: fields by name, then
+    keys, values and indexes, each by value (``[port=80]`` before ``[port=443]``)."""
+    tag, text = element[:2], element[2:]
+    if tag == "f:":
+        return (0, text)
+    try:
+        if tag == "k:":
+            keys = orjson.loads(text)
+            return (1, tuple((k, _value_order(keys[k])) for k in sorted(keys)))
+        if tag == "v:":
+            return (2, _value_order(orjson.loads(text)))
+        if tag == "i:":
+            return (3, int(text))
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        pass
+    return (4, element)
+
+
+def _sorted(elements: Iterable[str]) -> list[str]:
+    return sorted(elements, key=element_order)
+
+
+def _parse_element(element: str) -> str | None:
+    """The canonical spelling of a FieldsV1 path element (upstream's DeserializePathElement and
+    back); None for an element of an unknown type, which upstream ignores."""
+    if len(element) < 2 or element[1] != ":":
+        raise FieldsV1Error(f"invalid path element {element!r} in fieldsV1")
+    tag, text = element[0], element[2:]
+    if tag == "f":
+        return element
+    if tag == "i":
+        if not _INDEX.fullmatch(text):
+            raise FieldsV1Error(f"invalid index in path element {element!r} in fieldsV1")
+        return f"i:{int(text)}"
+    if tag in ("k", "v"):
+        try:
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise FieldsV1Error(f"invalid JSON in path element {element!r} in fieldsV1") from None
+        if tag == "v":
+            return value_element(parsed)
+        if not isinstance(parsed, dict):
+            raise FieldsV1Error(f"key path element {element!r} in fieldsV1 is not an object")
+        return key_element(parsed)
+    return None
 
 
 def _element_string(element: str) -> str:
@@ -90,16 +175,24 @@ class FieldSet:
         return node is not None and node.member
 
     def paths(self, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-        """Every member path, parents before their children, children in sorted order."""
+        """Every member path in upstream's ``Set.Iterate`` order: the members among a node's
+        children first, then what lies below each child; both in `element_order`."""
         if self.member:
             yield prefix
-        for element in sorted(self.children):
-            yield from self.children[element].paths((*prefix, element))
+        yield from self._below(prefix)
+
+    def _below(self, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+        elements = _sorted(self.children)
+        for element in elements:
+            if self.children[element].member:
+                yield (*prefix, element)
+        for element in elements:
+            yield from self.children[element]._below((*prefix, element))
 
     def leaves(self, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-        """Member paths with no member below them (what conflict messages list)."""
+        """Member paths with no member below them."""
         below = False
-        for element in sorted(self.children):
+        for element in _sorted(self.children):
             for path in self.children[element].leaves((*prefix, element)):
                 below = True
                 yield path
@@ -172,9 +265,10 @@ class FieldSet:
 
     # -- FieldsV1 ------------------------------------------------------------------------------
     def to_fields(self) -> dict[str, Any]:
-        """The FieldsV1 JSON object of this set (the root's own membership is not encoded)."""
+        """The FieldsV1 JSON object of this set (the root's own membership is not encoded), its
+        entries in `element_order` as upstream writes them."""
         out: dict[str, Any] = {}
-        for element in sorted(self.children):
+        for element in _sorted(self.children):
             node = self.children[element]
             if node.empty():
                 continue
@@ -186,19 +280,26 @@ class FieldSet:
 
     @classmethod
     def from_fields(cls, fields: Any) -> FieldSet:
+        """The set a FieldsV1 object describes, read as upstream's ``Set.FromJSON``: elements
+        are brought to their canonical spelling, elements of unknown types are ignored, a node
+        is a member when it has ``"."`` or nothing else, and null counts as ``{}``."""
+        if fields is None:
+            return cls()
         if not isinstance(fields, dict):
             raise FieldsV1Error("fieldsV1 must be a JSON object")
         out = cls()
         for element, value in fields.items():
             if element == MEMBER:
-                if value != {}:
-                    raise FieldsV1Error('the "." entry of fieldsV1 must be {}')
                 out.member = True
                 continue
-            if len(element) < 2 or element[:2] not in ("f:", "k:", "v:", "i:"):
-                raise FieldsV1Error(f"unknown path element {element!r} in fieldsV1")
+            canonical = _parse_element(element)
+            if canonical is None:
+                continue
+            if value is not None and not isinstance(value, dict):
+                raise FieldsV1Error(f"the value of {element!r} in fieldsV1 must be an object")
             node = cls.from_fields(value)
             if not node.children:
                 node.member = True
-            out.children[element] = node
+            known = out.children.get(canonical)
+            out.children[canonical] = node if known is None else known.union(node)
         return out

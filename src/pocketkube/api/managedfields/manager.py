@@ -16,11 +16,19 @@ apiVersion for updates); they are encoded sorted as upstream sorts them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pocketkube.api.managedfields.fieldset import FieldSet, FieldsV1Error, path_string
-from pocketkube.api.managedfields.typed import MISSING, compare, field_set, merge, remove_unowned
+from pocketkube.api.managedfields.typed import (
+    MISSING,
+    compare,
+    field_set,
+    json_equal,
+    merge,
+    remove_unowned,
+)
 from pocketkube.api.managedfields.types import TypeNode
 
 __all__ = [
@@ -78,6 +86,16 @@ class Entry:
         version = "" if self.operation == APPLY else self.api_version
         return (self.manager, self.operation, self.subresource, version)
 
+    def identifier(self) -> str:
+        """Upstream's manager identifier (BuildManagerIdentifier): the entry without its time
+        and fields (and without the apiVersion of an Apply), as Go's encoding/json writes it;
+        conflict messages list managers sorted by it."""
+        parts = [("manager", self.manager), ("operation", self.operation)]
+        if self.operation != APPLY:
+            parts.append(("apiVersion", self.api_version))
+        parts.append(("subresource", self.subresource))
+        return "{" + ",".join(f'"{k}":{_go_json_string(v)}' for k, v in parts if v != "") + "}"
+
     def describe(self) -> str:
         """As upstream's printManager: ``"kubectl" with subresource "status" using v1``."""
         text = _go_quote(self.manager)
@@ -102,8 +120,44 @@ class Entry:
         return out
 
 
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    '"': '\\"',
+    "\\": "\\\\",
+}
+
+
 def _go_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """Go's ``%q`` (strconv.Quote), as upstream's printManager quotes a manager."""
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _go_json_string(text: str) -> str:
+    """A JSON string as Go's encoding/json writes it (``<``, ``>``, ``&``, U+2028 and U+2029
+    escaped)."""
+    encoded = json.dumps(text, ensure_ascii=False)
+    for ch in "<>&\u2028\u2029":
+        encoded = encoded.replace(ch, f"\\u{ord(ch):04x}")
+    return encoded
 
 
 @dataclass
@@ -127,13 +181,17 @@ class ApplyConflict(Exception):
                 f"Apply failed with 1 conflict: conflict with {only.entry.describe()}: "
                 f"{path_string(only.path)}"
             )
+        # Grouped by manager, the managers sorted by their identifiers (as upstream), each
+        # manager's paths in the order found.
         lines: list[str] = []
-        by_manager: dict[str, list[str]] = {}
+        by_manager: dict[str, tuple[Entry, list[str]]] = {}
         for conflict in self.conflicts:
-            by_manager.setdefault(conflict.entry.describe(), []).append(path_string(conflict.path))
-        for manager in sorted(by_manager):
-            lines.append(f"conflicts with {manager}:")
-            lines.extend(f"- {p}" for p in by_manager[manager])
+            key = conflict.entry.identifier()
+            by_manager.setdefault(key, (conflict.entry, []))[1].append(path_string(conflict.path))
+        for key in sorted(by_manager):
+            entry, paths = by_manager[key]
+            lines.append(f"conflicts with {entry.describe()}:")
+            lines.extend(f"- {p}" for p in paths)
         return f"Apply failed with {len(self.conflicts)} conflicts: " + "\n".join(lines)
 
     def causes(self) -> list[dict[str, str]]:
@@ -177,7 +235,7 @@ class ManagedFields:
                     f'invalid fieldsType "{fields_type}" in managed fields entry {index}'
                 )
             try:
-                fields = FieldSet.from_fields(raw.get("fieldsV1", {}))
+                fields = FieldSet.from_fields(raw.get("fieldsV1"))
             except FieldsV1Error as err:
                 raise ManagedFieldsError(f"error decoding set: {err}") from None
             entry = Entry(
@@ -255,16 +313,19 @@ class ManagedFields:
         ignored: FieldSet,
     ) -> Any:
         """Merge ``config`` into ``live`` (MISSING on create); the new object, or raises
-        `ApplyConflict`. Fields of the configuration in ``ignored`` are neither applied nor
-        owned (status on the main resource, say)."""
+        `ApplyConflict` (and leaves the entries as they were). Fields of the configuration in
+        ``ignored`` are neither applied nor owned (status on the main resource, say)."""
+        saved = {identity: replace(entry) for identity, entry in self.entries.items()}
         if live is not MISSING and not self.entries:
+            # As upstream, the fields of an object nobody manages yet belong to a stand-in
+            # Update manager (with the apply's version and subresource).
             self.update(
                 MISSING,
                 live,
                 node,
                 manager=BEFORE_FIRST_APPLY,
                 api_version=api_version,
-                subresource="",
+                subresource=subresource,
                 now=now,
                 ignored=ignored,
             )
@@ -275,10 +336,16 @@ class ManagedFields:
         me.time = last.time if last is not None else None
         self.entries[me.identity] = me
         if last is not None and not last.fields.empty():
-            gone = last.fields.difference(self.owned())
-            merged = remove_unowned(merged, node, gone, self.owned())
+            owned = self.owned()
+            others = FieldSet()
+            for identity, entry in self.entries.items():
+                if identity != me.identity:
+                    others = others.union(entry.fields)
+            merged = remove_unowned(merged, node, last.fields.difference(owned), owned, others)
         diff = compare(live, merged, node).without(ignored)
-        changed = diff.changed()
+        # An applied null removes the value (see `merge`); upstream sees that as a change of the
+        # field (to null), which conflicts with the field's other owners.
+        changed = diff.changed().union(diff.removed.intersection(me.fields))
         conflicts: list[Conflict] = []
         for identity, entry in self.entries.items():
             if identity == me.identity:
@@ -286,11 +353,13 @@ class ManagedFields:
             taken = entry.fields.intersection(changed)
             conflicts.extend(Conflict(entry, path) for path in taken.paths())
         if conflicts and not force:
+            self.entries = saved
             raise ApplyConflict(conflicts)
         for identity, entry in self.entries.items():
             if identity != me.identity:
                 entry.fields = entry.fields.difference(changed).difference(diff.removed)
-        if live is MISSING or merged != live or last is None:
+        # As upstream, the applier's time moves only when the object changes.
+        if live is MISSING or not json_equal(merged, live):
             me.time = now
         self._drop_empty()
         return merged

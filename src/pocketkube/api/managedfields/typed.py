@@ -40,15 +40,16 @@ def item_element(node: TypeNode, item: Any, index: int) -> str:
     if node.list_type == "set":
         return value_element(item)
     if node.list_type == "map" and isinstance(item, dict):
+        # A key field that is missing and has no default is left out of the key, as upstream;
+        # an item with none of its key fields (upstream refuses it) is known by its index.
         keys: dict[str, Any] = {}
         for key in node.keys:
             if key in item:
                 keys[key] = item[key]
             elif key in node.key_defaults:
                 keys[key] = node.key_defaults[key]
-            else:
-                return f"i:{index}"
-        return key_element(keys)
+        if keys:
+            return key_element(keys)
     return f"i:{index}"
 
 
@@ -120,45 +121,87 @@ def compare(old: Any, new: Any, node: TypeNode) -> Comparison:
     return result
 
 
-def _is_empty_container(value: Any) -> bool:
-    return value is MISSING or value == {} or value == []
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values as upstream's ``value.Equals``: numbers by value (``1 == 1.0``),
+    but a boolean is never a number."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(json_equal(v, b[k]) for k, v in a.items())
+        )
+    if isinstance(a, list):
+        return (
+            isinstance(b, list)
+            and len(a) == len(b)
+            and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+        )
+    return type(a) is type(b) and a == b
+
+
+def _view(node: TypeNode, value: Any) -> str:
+    """How the comparison sees ``value``: as upstream, null is an empty map (or list) where the
+    type has one; "fields", "items" or "leaf"."""
+    if node.atomic or node.kind == "scalar":
+        return "leaf"
+    if node.kind == "list":
+        granular = node.list_type != "atomic"
+        return "items" if granular and (value is None or isinstance(value, list)) else "leaf"
+    return "fields" if value is None or isinstance(value, dict) else "leaf"
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == {} or value == []
 
 
 def _compare(old: Any, new: Any, node: TypeNode, path: Path, out: Comparison) -> None:
-    shapes = {_shape(node, v) for v in (old, new) if v is not MISSING}
-    leaf = (
-        len(shapes) != 1
-        or "leaf" in shapes
-        or (_is_empty_container(old) and _is_empty_container(new))
-    )
-    if leaf:
-        if not path:
-            return
-        if old is MISSING:
-            out.added.insert(path)
-        elif new is MISSING:
-            out.removed.insert(path)
-        elif old != new or type(old) is not type(new):
-            out.modified.insert(path)
+    if old is MISSING or new is MISSING:
+        value = new if old is MISSING else old
+        view = _view(node, value)
+        if view != "leaf" and not _is_empty(value):
+            _compare_children(old, new, node, view, path, out)
+        if path:
+            (out.added if old is MISSING else out.removed).insert(path)
         return
-    if shapes == {"fields"}:
-        olds = old if isinstance(old, dict) else {}
-        news = new if isinstance(new, dict) else {}
-        for key in olds.keys() | news.keys():
-            _compare(
-                olds.get(key, MISSING),
-                news.get(key, MISSING),
-                node.field(key),
-                (*path, "f:" + key),
-                out,
-            )
-    else:
-        _compare_items(old, new, node, path, out)
+    old_view, new_view = _view(node, old), _view(node, new)
+    if old_view == new_view:
+        if old_view == "leaf" or (_is_empty(old) and _is_empty(new)):
+            if path and not json_equal(old, new):
+                out.modified.insert(path)
+        else:
+            _compare_children(old, new, node, old_view, path, out)
+        return
+    # A value that changed shape (a map that became a string, say): as upstream, each side is
+    # walked on its own, so the fields of the old shape are removed (and those of the new one
+    # added), and the value itself is modified.
     if path:
-        if old is MISSING:
-            out.added.insert(path)
-        elif new is MISSING:
-            out.removed.insert(path)
+        out.modified.insert(path)
+    if old_view != "leaf" and not _is_empty(old):
+        _compare_children(old, MISSING, node, old_view, path, out)
+    if new_view != "leaf" and not _is_empty(new):
+        _compare_children(MISSING, new, node, new_view, path, out)
+
+
+def _compare_children(
+    old: Any, new: Any, node: TypeNode, view: str, path: Path, out: Comparison
+) -> None:
+    if view == "items":
+        _compare_items(old, new, node, path, out)
+        return
+    olds = old if isinstance(old, dict) else {}
+    news = new if isinstance(new, dict) else {}
+    for key in olds.keys() | news.keys():
+        _compare(
+            olds.get(key, MISSING),
+            news.get(key, MISSING),
+            node.field(key),
+            (*path, "f:" + key),
+            out,
+        )
 
 
 def _compare_items(old: Any, new: Any, node: TypeNode, path: Path, out: Comparison) -> None:
@@ -177,38 +220,57 @@ def _compare_items(old: Any, new: Any, node: TypeNode, path: Path, out: Comparis
                 out,
             )
         elif len(before) >= 2 and len(after) >= 2:
-            if before != after:
+            if not json_equal(before, after):
                 out.modified.insert(child)
         elif len(before) >= 2:
+            # Duplicates that became one item (or none): the duplicate marker goes, the item's
+            # own fields arrive.
+            if after:
+                _compare(MISSING, after[0], element_type, child, out)
             out.removed.insert(child)
         else:
+            if before:
+                _compare(before[0], MISSING, element_type, child, out)
             out.added.insert(child)
 
 
 # -- merge ---------------------------------------------------------------------------------------
 def merge(live: Any, config: Any, node: TypeNode) -> Any:
-    """``config`` applied onto ``live`` (MISSING for none); a new value."""
+    """``config`` applied onto ``live`` (MISSING for none); a new value.
+
+    An applied null is not stored: it removes a value that is replaced whole (a scalar, an
+    atomic value) and leaves a granular map or list as it is, as upstream's merge treats null
+    as an empty map or list there (the applier owns the field either way)."""
     if config is MISSING:
         return copy.deepcopy(live)
     if live is MISSING:
-        return copy.deepcopy(config)
+        return _without_nulls(config)
     live_shape, config_shape = _shape(node, live), _shape(node, config)
     if live_shape != config_shape or config_shape == "leaf":
-        return copy.deepcopy(config)
+        return _without_nulls(config)
     if config_shape == "fields":
         out: dict[str, Any] = {}
         for key, value in live.items():
-            out[key] = merge(value, config[key], node.field(key)) if key in config else value
-        for key, value in config.items():
-            if key not in live:
+            if key not in config:
                 out[key] = copy.deepcopy(value)
-        # An applied null removes the field (and the applier owns its absence).
-        return {
-            k: copy.deepcopy(v) if k not in config else v
-            for k, v in out.items()
-            if not (k in config and config[k] is None)
-        }
+            elif config[key] is not None:
+                out[key] = merge(value, config[key], node.field(key))
+            elif _view(node.field(key), value) != "leaf" and not _is_empty(value):
+                out[key] = copy.deepcopy(value)
+        for key, value in config.items():
+            if key not in live and value is not None:
+                out[key] = _without_nulls(value)
+        return out
     return _merge_items(live, config, node)
+
+
+def _without_nulls(value: Any) -> Any:
+    """A copy of applied ``value`` without its null fields."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _merge_items(live: list[Any], config: list[Any], node: TypeNode) -> list[Any]:
@@ -264,14 +326,27 @@ def _merge_items(live: list[Any], config: list[Any], node: TypeNode) -> list[Any
 
 
 # -- removal -------------------------------------------------------------------------------------
-def remove_unowned(value: Any, node: TypeNode, remove: FieldSet, owned: FieldSet) -> Any:
-    """``value`` without the paths of ``remove``, except what lies under a path in ``owned``
-    (another manager's field keeps its parent). Containers emptied by the removal go too."""
-    out, _ = _remove(copy.deepcopy(value), node, remove, owned)
+def remove_unowned(
+    value: Any,
+    node: TypeNode,
+    remove: FieldSet,
+    owned: FieldSet,
+    kept: FieldSet | None = None,
+) -> Any:
+    """``value`` without the paths of ``remove`` (what an applier gave up), as upstream prunes:
+    a list item or map entry in ``remove`` goes whole, but a struct field stays while a path
+    below it is in ``owned`` (its removed parts go). A container the removal empties goes
+    too, unless it is a member of ``kept`` (another manager owns it)."""
+    out, _ = _remove(copy.deepcopy(value), node, remove, owned, kept or FieldSet())
     return out
 
 
-def _remove(value: Any, node: TypeNode, remove: FieldSet, owned: FieldSet) -> tuple[Any, bool]:
+_NOTHING = FieldSet()
+
+
+def _remove(
+    value: Any, node: TypeNode, remove: FieldSet, owned: FieldSet, kept: FieldSet
+) -> tuple[Any, bool]:
     """(value after removal, whether anything was removed)."""
     shape = _shape(node, value)
     removed = False
@@ -280,15 +355,16 @@ def _remove(value: Any, node: TypeNode, remove: FieldSet, owned: FieldSet) -> tu
             key = element[2:]
             if not element.startswith("f:") or key not in value:
                 continue
-            kept = owned.children.get(element, FieldSet())
-            if below.member and kept.empty():
+            mine = owned.children.get(element, _NOTHING)
+            if below.member and not mine.member and (mine.empty() or not node.has_field(key)):
                 del value[key]
                 removed = True
                 continue
-            new, changed = _remove(value[key], node.field(key), below, kept)
+            keep = kept.children.get(element, _NOTHING)
+            new, changed = _remove(value[key], node.field(key), below, mine, keep)
             if changed:
                 removed = True
-                if new == {} or new == []:
+                if _is_empty(new) and not keep.member:
                     del value[key]
                 else:
                     value[key] = new
@@ -302,16 +378,17 @@ def _remove(value: Any, node: TypeNode, remove: FieldSet, owned: FieldSet) -> tu
             if found is None:
                 kept_items.append(item)
                 continue
-            below = found
-            kept = owned.children.get(element, FieldSet())
-            if below.member and kept.empty():
+            mine = owned.children.get(element, _NOTHING)
+            if found.member and not mine.member:
                 removed = True
                 continue
+            below = found
             if isinstance(item, dict) and node.list_type == "map":
                 below = below.copy()
                 for key in node.keys:  # an element keeps its key fields
                     below.children.pop("f:" + key, None)
-            new, changed = _remove(item, element_type, below, kept)
+            keep = kept.children.get(element, _NOTHING)
+            new, changed = _remove(item, element_type, below, mine, keep)
             removed = removed or changed
             kept_items.append(new)
         return kept_items, removed
