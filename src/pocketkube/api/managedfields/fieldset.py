@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -71,6 +72,7 @@ def _value_order(value: Any) -> tuple[Any, ...]:
     return (5,)
 
 
+@lru_cache(maxsize=8192)
 def element_order(element: str) -> tuple[Any, ...]:
     """Sort key of a path element as upstream's ``PathElement.Compare``: fields by name, then
     keys, values and indexes, each by value (``[port=80]`` before ``[port=443]``)."""
@@ -91,9 +93,15 @@ def element_order(element: str) -> tuple[Any, ...]:
 
 
 def _sorted(elements: Iterable[str]) -> list[str]:
-    return sorted(elements, key=element_order)
+    names = sorted(elements)
+    # "f:" sorts before "i:", "k:" and "v:": when the last is a field, all are, and fields go
+    # by name (the usual case); anything else needs element_order.
+    if not names or names[-1].startswith("f:"):
+        return names
+    return sorted(names, key=element_order)
 
 
+@lru_cache(maxsize=8192)
 def _parse_element(element: str) -> str | None:
     """The canonical spelling of a FieldsV1 path element (upstream's DeserializePathElement and
     back); None for an element of an unknown type, which upstream ignores."""
@@ -207,49 +215,95 @@ class FieldSet:
     def __repr__(self) -> str:
         return f"FieldSet({[path_string(p) for p in self.paths()]})"
 
-    # -- set algebra (all return new sets) -----------------------------------------------------
+    # -- set algebra ---------------------------------------------------------------------------
+    # Sets are not changed once built (`insert` and `child` only build fresh ones), so the
+    # results below share unchanged subtrees with their operands instead of copying them.
     def copy(self) -> FieldSet:
         out = FieldSet()
         out.member = self.member
         out.children = {k: v.copy() for k, v in self.children.items()}
         return out
 
-    def union(self, other: FieldSet) -> FieldSet:
+    def without(self, elements: Iterable[str]) -> FieldSet:
+        """This set without the given children (and what lies below them)."""
         out = FieldSet()
-        out.member = self.member or other.member
-        for element in self.children.keys() | other.children.keys():
-            mine, theirs = self.children.get(element), other.children.get(element)
-            if mine is None:
-                assert theirs is not None
-                out.children[element] = theirs.copy()
-            elif theirs is None:
-                out.children[element] = mine.copy()
-            else:
-                out.children[element] = mine.union(theirs)
+        out.member = self.member
+        out.children = dict(self.children)
+        for element in elements:
+            out.children.pop(element, None)
         return out
+
+    def graft(self, path: tuple[str, ...], subtree: FieldSet) -> None:
+        """While building: add ``subtree`` at ``path`` (at the root: its children only)."""
+        if not path:
+            for element, node in subtree.children.items():
+                known = self.children.get(element)
+                self.children[element] = node if known is None else known.union(node)
+            return
+        parent = self
+        for element in path[:-1]:
+            parent = parent.child(element)
+        known = parent.children.get(path[-1])
+        parent.children[path[-1]] = subtree if known is None else known.union(subtree)
+
+    # Each operation returns ``self`` itself when the result equals it, so a set no operation
+    # changed keeps its identity (the managed fields encoder reuses its encoding then).
+    def union(self, other: FieldSet) -> FieldSet:
+        if not other.children and other.member <= self.member:
+            return self
+        if not self.children and self.member <= other.member:
+            return other
+        member = self.member or other.member
+        changed = member != self.member
+        children = dict(self.children)
+        for element, theirs in other.children.items():
+            mine = children.get(element)
+            node = theirs if mine is None else mine.union(theirs)
+            if node is not mine:
+                children[element] = node
+                changed = True
+        return self._changed(member, children) if changed else self
 
     def difference(self, other: FieldSet) -> FieldSet:
         """Members of ``self`` that are not members of ``other`` (path by path)."""
-        out = FieldSet()
-        out.member = self.member and not other.member
+        if not other.children and not (other.member and self.member):
+            return self
+        member = self.member and not other.member
+        changed = member != self.member
+        children: dict[str, FieldSet] = {}
         for element, mine in self.children.items():
             theirs = other.children.get(element)
-            node = mine.copy() if theirs is None else mine.difference(theirs)
+            node = mine if theirs is None else mine.difference(theirs)
+            changed = changed or node is not mine
             if not node.empty():
-                out.children[element] = node
-        return out
+                children[element] = node
+            else:
+                changed = True
+        return self._changed(member, children) if changed else self
 
     def recursive_difference(self, other: FieldSet) -> FieldSet:
         """``self`` without any path that is, or lies under, a member of ``other``."""
         if other.member:
             return FieldSet()
-        out = FieldSet()
-        out.member = self.member
+        if not other.children:
+            return self
+        changed = False
+        children: dict[str, FieldSet] = {}
         for element, mine in self.children.items():
             theirs = other.children.get(element)
-            node = mine.copy() if theirs is None else mine.recursive_difference(theirs)
+            node = mine if theirs is None else mine.recursive_difference(theirs)
+            changed = changed or node is not mine
             if not node.empty():
-                out.children[element] = node
+                children[element] = node
+            else:
+                changed = True
+        return self._changed(self.member, children) if changed else self
+
+    @staticmethod
+    def _changed(member: bool, children: dict[str, FieldSet]) -> FieldSet:
+        out = FieldSet()
+        out.member = member
+        out.children = children
         return out
 
     def intersection(self, other: FieldSet) -> FieldSet:
@@ -270,11 +324,11 @@ class FieldSet:
         out: dict[str, Any] = {}
         for element in _sorted(self.children):
             node = self.children[element]
-            if node.empty():
-                continue
             encoded = node.to_fields()
             if node.member and encoded:
                 encoded = {MEMBER: {}, **encoded}
+            elif not node.member and not encoded:
+                continue  # an empty node: nothing to write
             out[element] = encoded
         return out
 

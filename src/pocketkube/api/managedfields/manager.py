@@ -17,8 +17,11 @@ apiVersion for updates); they are encoded sorted as upstream sorts them.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import orjson
 
 from pocketkube.api.managedfields.fieldset import FieldSet, FieldsV1Error, path_string
 from pocketkube.api.managedfields.typed import (
@@ -68,6 +71,29 @@ for _path in (
     STRIPPED.insert(_path)
 
 
+DECODED_CACHE_SIZE = 512
+# fieldsV1 encoding -> (its set, whether the encoding is canonical). Sets are never changed once
+# built, so objects with the same managed fields (the pods of one ReplicaSet) share one.
+_decoded: OrderedDict[bytes, tuple[FieldSet, bool]] = OrderedDict()
+
+
+def _decode_fields(raw: Any) -> tuple[FieldSet, bool]:
+    try:
+        key = orjson.dumps(raw)
+    except TypeError:
+        return FieldSet.from_fields(raw), False
+    hit = _decoded.get(key)
+    if hit is not None:
+        _decoded.move_to_end(key)
+        return hit
+    fields = FieldSet.from_fields(raw)
+    found = (fields, orjson.dumps(fields.to_fields()) == key)
+    _decoded[key] = found
+    if len(_decoded) > DECODED_CACHE_SIZE:
+        _decoded.popitem(last=False)
+    return found
+
+
 class ManagedFieldsError(ValueError):
     """metadata.managedFields that cannot be decoded."""
 
@@ -80,6 +106,10 @@ class Entry:
     fields: FieldSet
     subresource: str = ""
     time: str | None = None
+    # The fieldsV1 this entry was decoded from, when it is already in our canonical spelling:
+    # encoded again as it is while ``fields`` is still the very set decoded from it.
+    raw_fields: Any = field(default=None, repr=False, compare=False)
+    decoded: FieldSet | None = field(default=None, repr=False, compare=False)
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
@@ -114,7 +144,8 @@ class Entry:
         if self.time is not None:
             out["time"] = self.time
         out["fieldsType"] = "FieldsV1"
-        out["fieldsV1"] = self.fields.to_fields()
+        unchanged = self.raw_fields is not None and self.fields is self.decoded
+        out["fieldsV1"] = self.raw_fields if unchanged else self.fields.to_fields()
         if self.subresource:
             out["subresource"] = self.subresource
         return out
@@ -235,7 +266,7 @@ class ManagedFields:
                     f'invalid fieldsType "{fields_type}" in managed fields entry {index}'
                 )
             try:
-                fields = FieldSet.from_fields(raw.get("fieldsV1"))
+                fields, canonical = _decode_fields(raw.get("fieldsV1"))
             except FieldsV1Error as err:
                 raise ManagedFieldsError(f"error decoding set: {err}") from None
             entry = Entry(
@@ -245,6 +276,8 @@ class ManagedFields:
                 fields=fields,
                 subresource=str(raw.get("subresource", "")),
                 time=raw.get("time"),
+                raw_fields=raw.get("fieldsV1") if canonical else None,
+                decoded=fields,
             )
             out.entries[entry.identity] = entry
         return out
