@@ -30,6 +30,7 @@ from pocketkube.api.managedfields import (
     SchemaTypes,
     TypeNode,
     compare,
+    created_fields,
     field_set,
 )
 from pocketkube.api.status import StatusError
@@ -261,6 +262,21 @@ class FieldTracker:
             managed = _decode(given)
             if not managed.entries:
                 managed = _decode(live)
+        if old is None and not managed.entries:  # a plain create: the fast path
+            meta = new.setdefault("metadata", {})
+            meta.pop("managedFields", None)
+            created = created_fields(
+                new,
+                writer.node,
+                manager=writer.manager,
+                api_version=writer.api_version,
+                subresource=writer.subresource,
+                now=now_rfc3339(),
+                ignored=writer.ignored,
+            )
+            if created is not None:
+                meta["managedFields"] = created
+            return
         managed.update(
             MISSING if old is None else _without_managed(old),
             _without_managed(new),

@@ -14,6 +14,7 @@ from pocketkube.api.managedfields.manager import (
     Entry,
     ManagedFields,
     ManagedFieldsError,
+    created_fields,
 )
 from pocketkube.api.managedfields.typed import MISSING, compare, field_set, merge
 from pocketkube.api.managedfields.types import UNTYPED, SchemaTypes, TypeNode
@@ -32,6 +33,7 @@ __all__ = [
     "SchemaTypes",
     "TypeNode",
     "compare",
+    "created_fields",
     "field_set",
     "merge",
     "path_string",

@@ -92,7 +92,8 @@ def element_order(element: str) -> tuple[Any, ...]:
     return (4, element)
 
 
-def _sorted(elements: Iterable[str]) -> list[str]:
+def sorted_elements(elements: Iterable[str]) -> list[str]:
+    """Path elements in upstream's order (`element_order`)."""
     names = sorted(elements)
     # "f:" sorts before "i:", "k:" and "v:": when the last is a field, all are, and fields go
     # by name (the usual case); anything else needs element_order.
@@ -190,7 +191,7 @@ class FieldSet:
         yield from self._below(prefix)
 
     def _below(self, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
-        elements = _sorted(self.children)
+        elements = sorted_elements(self.children)
         for element in elements:
             if self.children[element].member:
                 yield (*prefix, element)
@@ -200,7 +201,7 @@ class FieldSet:
     def leaves(self, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
         """Member paths with no member below them."""
         below = False
-        for element in _sorted(self.children):
+        for element in sorted_elements(self.children):
             for path in self.children[element].leaves((*prefix, element)):
                 below = True
                 yield path
@@ -322,7 +323,7 @@ class FieldSet:
         """The FieldsV1 JSON object of this set (the root's own membership is not encoded), its
         entries in `element_order` as upstream writes them."""
         out: dict[str, Any] = {}
-        for element in _sorted(self.children):
+        for element in sorted_elements(self.children):
             node = self.children[element]
             encoded = node.to_fields()
             if node.member and encoded:

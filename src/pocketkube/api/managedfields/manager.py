@@ -23,9 +23,10 @@ from typing import Any
 
 import orjson
 
-from pocketkube.api.managedfields.fieldset import FieldSet, FieldsV1Error, path_string
+from pocketkube.api.managedfields.fieldset import MEMBER, FieldSet, FieldsV1Error, path_string
 from pocketkube.api.managedfields.typed import (
     MISSING,
+    added_fields,
     compare,
     field_set,
     json_equal,
@@ -69,6 +70,11 @@ for _path in (
     ),
 ):
     STRIPPED.insert(_path)
+# STRIPPED as paths dropped whole: all but metadata are scalars, so only metadata's own mark
+# differs (created_fields removes it).
+_STRIPPED_WHOLE = STRIPPED.without(["f:metadata"])
+_STRIPPED_WHOLE.children["f:metadata"] = STRIPPED.children["f:metadata"].without([])
+_STRIPPED_WHOLE.children["f:metadata"].member = False
 
 
 DECODED_CACHE_SIZE = 512
@@ -92,6 +98,32 @@ def _decode_fields(raw: Any) -> tuple[FieldSet, bool]:
     if len(_decoded) > DECODED_CACHE_SIZE:
         _decoded.popitem(last=False)
     return found
+
+
+def created_fields(
+    new: Any,
+    node: TypeNode,
+    *,
+    manager: str,
+    api_version: str,
+    subresource: str,
+    now: str,
+    ignored: FieldSet,
+) -> list[dict[str, Any]] | None:
+    """The managedFields of a create that brings none: what
+    ``ManagedFields().update(MISSING, new, ...)`` then ``encode()`` give, written directly."""
+    fields = added_fields(new, node, ignored.union(_STRIPPED_WHOLE))
+    meta = fields.get("f:metadata")
+    if meta is not None:  # metadata itself is stripped, what is in it stays
+        meta.pop(MEMBER, None)
+        if not meta:
+            del fields["f:metadata"]
+    if not fields:
+        return None
+    entry = Entry(manager, UPDATE, api_version, FieldSet(), subresource, time=now)
+    encoded = entry.to_json()
+    encoded["fieldsV1"] = fields
+    return [encoded]
 
 
 class ManagedFieldsError(ValueError):

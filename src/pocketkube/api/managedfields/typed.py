@@ -15,10 +15,16 @@ from typing import Any
 
 import orjson
 
-from pocketkube.api.managedfields.fieldset import FieldSet, key_element, value_element
+from pocketkube.api.managedfields.fieldset import (
+    MEMBER,
+    FieldSet,
+    key_element,
+    sorted_elements,
+    value_element,
+)
 from pocketkube.api.managedfields.types import TypeNode
 
-__all__ = ["Comparison", "compare", "field_set", "merge", "remove_unowned"]
+__all__ = ["Comparison", "added_fields", "compare", "field_set", "merge", "remove_unowned"]
 
 Path = tuple[str, ...]
 MISSING: Any = object()
@@ -196,6 +202,42 @@ def _whole(value: Any, node: TypeNode) -> FieldSet:
         for key, child in value.items():
             out.children["f:" + key] = _whole(child, node.field(key))
     return out
+
+
+def added_fields(value: Any, node: TypeNode, drop: FieldSet | None) -> dict[str, Any]:
+    """The FieldsV1 of ``_whole(value, node)``'s children, written directly (creates are the
+    hot path), leaving out every path that is a member of ``drop`` and all below it."""
+    view = _view(node, value)
+    if view == "leaf" or _is_empty(value):
+        return {}
+    out: dict[str, Any] = {}
+    if view == "items":
+        element_type = node.element()
+        order, found = _indexed(node, value)
+        for element in sorted_elements(order):
+            below = drop.children.get(element) if drop is not None else None
+            if below is not None and below.member:
+                continue
+            items = found[element]
+            encoded = added_fields(items[0], element_type, below) if len(items) == 1 else {}
+            out[element] = _marked(encoded)
+        return out
+    for key in sorted(value):
+        element = "f:" + key
+        below = drop.children.get(element) if drop is not None else None
+        if below is not None and below.member:
+            continue
+        out[element] = _marked(added_fields(value[key], node.field(key), below))
+    return out
+
+
+def _marked(encoded: dict[str, Any]) -> dict[str, Any]:
+    """A member node's FieldsV1: ``{}`` for a leaf, ``"."`` first when it has children."""
+    if not encoded:
+        return encoded
+    marked: dict[str, Any] = {MEMBER: {}}
+    marked.update(encoded)
+    return marked
 
 
 def _compare(old: Any, new: Any, node: TypeNode, path: Path, out: Comparison) -> None:
