@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
-from pocketkube.api import pods, services, workloads
+from pocketkube.api import autoscaling, pods, services, workloads
 from pocketkube.api.validation import FieldError
 from pocketkube.storage.interface import Obj
 
@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Callable[[Obj], None]] = {
     "DaemonSet": workloads.default_daemonset,
     "Job": workloads.default_job,
     "CronJob": workloads.default_cronjob,
+    "HorizontalPodAutoscaler": autoscaling.default_hpa,
 }
 
 
@@ -69,6 +70,7 @@ VALIDATORS: dict[str, Validator] = {
     "StatefulSet": workloads.validate_apps_workload,
     "DaemonSet": workloads.validate_apps_workload,
     "Job": workloads.validate_job,
+    "HorizontalPodAutoscaler": autoscaling.validate_hpa,
 }
 
 

@@ -1,4 +1,4 @@
-"""Message tables of authentication, authorization and autoscaling v1 (notation: see schema.py).
+"""Message tables of authentication and authorization (notation: see schema.py).
 
 Only what a client sends is listed: the status halves of reviews are the server's to fill in.
 """
@@ -23,10 +23,4 @@ MESSAGES: dict[str, str] = {
     "LabelSelectorAttributes": "1=rawSelector 2=requirements:[]LabelSelectorRequirement",
     "SelfSubjectRulesReview": "1=metadata:ObjectMeta 2=spec:SelfSubjectRulesReviewSpec",
     "SelfSubjectRulesReviewSpec": "1=namespace",
-    "HorizontalPodAutoscaler": "1=metadata:ObjectMeta 2=spec:HorizontalPodAutoscalerSpec",
-    "HorizontalPodAutoscalerSpec": (
-        "1=scaleTargetRef:CrossVersionObjectReference 2=minReplicas:int?"
-        " 3=maxReplicas:int? 4=targetCPUUtilizationPercentage:int?"
-    ),
-    "CrossVersionObjectReference": "1=kind? 2=name? 3=apiVersion",
 }

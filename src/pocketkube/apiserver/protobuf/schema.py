@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from pocketkube.apiserver.protobuf import (
     auth_messages,
+    autoscaling_messages,
     cluster_messages,
     core_messages,
     meta_messages,
@@ -73,6 +74,7 @@ def _load() -> dict[str, Table]:
         pod_messages,
         workload_messages,
         auth_messages,
+        autoscaling_messages,
         cluster_messages,
     )
     for module in modules:
@@ -106,7 +108,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
-    ("autoscaling/v1", "HorizontalPodAutoscaler"): "HorizontalPodAutoscaler",
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): "HorizontalPodAutoscalerV1",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "HorizontalPodAutoscalerV2",
     ("v1", "ResourceQuota"): "ResourceQuota",
     ("rbac.authorization.k8s.io/v1", "Role"): "Role",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",

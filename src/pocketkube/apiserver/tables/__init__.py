@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pocketkube.apiserver.tables import cluster, core, pods, workloads
+from pocketkube.apiserver.tables import autoscaling, cluster, core, pods, workloads
 from pocketkube.apiserver.tables.common import (
     INCLUDE_OBJECT_VALUES,
     Obj,
@@ -41,6 +41,7 @@ PRINTERS: dict[str, Printer] = {
     **pods.PRINTERS,
     **core.PRINTERS,
     **workloads.PRINTERS,
+    **autoscaling.PRINTERS,
     **cluster.PRINTERS,
 }
 
