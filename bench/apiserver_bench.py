@@ -6,8 +6,10 @@ Three measurements (``python -m bench.apiserver_bench``; also the last part of `
   and the SQLite schema) to the first 200 from ``/readyz``, and the process's RSS once idle;
 - creates/s: concurrent clients (one aiohttp session and connection each, admin client cert)
   POSTing small Pods to one namespace while 5 watchers read pod watch streams;
-- LIST of 10,000 pods over ``/api/v1/pods``: from storage, from the watch cache
-  (``resourceVersion=0``), and as a ``Table`` (what kubectl asks for).
+- LIST of 10,000 pods over ``/api/v1/pods``: with resourceVersion unset (a consistent read,
+  what kubectl sends: from the watch cache once it has caught up with the datastore), at
+  ``resourceVersion=0`` (the watch cache as it is), at an exact resourceVersion (always the
+  datastore), and as a ``Table`` (what kubectl asks for).
 
 Latencies are timed up to the last byte of the response. The client runs on the same machine and
 competes with the server for CPU, as kubectl and controllers would; ``server CPU`` below is the
@@ -255,11 +257,14 @@ async def fill(server: Server, *, pods: int, clients: int, within: float) -> flo
     return time.perf_counter() - started
 
 
+EXACT = "resourceVersionMatch=Exact&resourceVersion={rv}"  # {rv}: the first list's revision
 LIST_CASES = (
-    ("JSON, from storage", "/api/v1/pods", "application/json"),
+    ("JSON, resourceVersion unset", "/api/v1/pods", "application/json"),
     ("JSON, resourceVersion=0 (cache)", "/api/v1/pods?resourceVersion=0", "application/json"),
-    ("Table, from storage", "/api/v1/pods", TABLE),
+    ("JSON, Exact (storage)", f"/api/v1/pods?{EXACT}", "application/json"),
+    ("Table, resourceVersion unset", "/api/v1/pods", TABLE),
     ("Table, resourceVersion=0 (cache)", "/api/v1/pods?resourceVersion=0", TABLE),
+    ("Table, Exact (storage)", f"/api/v1/pods?{EXACT}", TABLE),
 )
 
 
@@ -270,7 +275,10 @@ async def lists(
     results = []
     (session,) = sessions(server, 1)
     try:
-        for name, url, accept in LIST_CASES:
+        async with session.get("/api/v1/pods?limit=1") as response:
+            revision = (await response.json())["metadata"]["resourceVersion"]
+        for name, template, accept in LIST_CASES:
+            url = template.format(rv=revision)
             latencies: list[float] = []
             size = 0
             case_started = time.perf_counter()

@@ -312,12 +312,6 @@ def test_dry_run_creates_nothing(core: client.CoreV1Api) -> None:
     assert bad.status == 400
 
 
-@pytest.mark.xfail(
-    reason="server bug: a limited list served from storage (no resourceVersion) leaves out "
-    "metadata.remainingItemCount; kube-apiserver sets it whenever there is no selector "
-    "(only the watch-cache path in storage/cacher.py sets it)",
-    strict=True,
-)
 def test_limited_list_reports_remaining_item_count(core: client.CoreV1Api) -> None:
     for i in range(5):
         core.create_namespaced_config_map(NS, configmap(f"page-{i}"))

@@ -95,6 +95,15 @@ class Watch(Protocol):
 
     def __aiter__(self) -> AsyncIterator[WatchBatch]: ...
 
+    def request_progress(self) -> None:
+        """Ask for a progress notification soon (etcd's WatchProgressRequest), idle or not.
+
+        The watch then yields, once every event up to it is delivered, a batch whose revision
+        is at least the store's revision at the time of the request; one batch may answer several
+        requests. This is how a reader learns that a quiet key range is current without waiting
+        for ``progress_interval``.
+        """
+
     async def close(self) -> None: ...
 
     async def __aenter__(self) -> Self: ...
@@ -130,8 +139,9 @@ class Backend(Protocol):
     ) -> ListResult:
         """Keys under ``prefix`` from ``start_key`` (inclusive), at most ``limit`` (0: all)."""
 
-    async def count(self, prefix: str) -> int:
-        """How many keys live under ``prefix`` now."""
+    async def count(self, prefix: str, *, start_key: str = "", revision: int = 0) -> int:
+        """How many keys under ``prefix`` from ``start_key`` (inclusive) live at ``revision``
+        (0: latest); Expired / TooLargeResourceVersion as ``list``."""
 
     async def create(self, key: str, value: bytes) -> int:
         """Store a new key; its revision. AlreadyExists if the key is live."""

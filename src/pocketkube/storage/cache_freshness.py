@@ -4,6 +4,12 @@ A read at resourceVersion N promises a state at least as new as N, so the cache 
 has applied N (the datastore's progress notifications move it on when nothing under its prefix
 changed). It waits a bounded time, as kube-apiserver's ``waitUntilFreshAndBlock`` does, and then
 answers TooLargeResourceVersion (504 with Retry-After) rather than holding a request forever.
+
+A consistent read (resourceVersion unset) waits the same way for the datastore's current revision
+(:meth:`Freshness.wait_current`), but asks for a progress notification at once and then every
+:data:`PROGRESS_REQUEST_PERIOD` while it waits, as upstream's ``conditionalProgressRequester``,
+since the prefix may be quiet while others change; when the time is up the caller reads the
+datastore instead.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import asyncio
 from collections.abc import Callable
 
 from pocketkube.storage.errors import TooLargeResourceVersion, Unavailable
+
+PROGRESS_REQUEST_PERIOD = 0.1  # upstream's progressRequestPeriod
 
 
 class Freshness:
@@ -98,6 +106,41 @@ class Freshness:
             requested=minimum,
             current=current,
         )
+
+    async def wait_current(
+        self,
+        minimum: int,
+        revision: Callable[[], int],
+        request_progress: Callable[[], None],
+        interrupt: asyncio.Future[None] | None = None,
+    ) -> bool:
+        """True once ``revision()`` >= ``minimum``, asking for progress meanwhile (see the
+        module docstring); False when not ready, stopped, interrupted or out of time."""
+        if not self.ready:
+            return False
+        if revision() >= minimum:
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        future: asyncio.Future[None] = loop.create_future()
+        entry = (minimum, future)
+        self._waiters.append(entry)
+        waits = {future} if interrupt is None else {future, interrupt}
+        try:
+            while not future.done():
+                left = deadline - loop.time()
+                if left <= 0 or (interrupt is not None and interrupt.done()):
+                    return False
+                request_progress()
+                await asyncio.wait(
+                    waits,
+                    timeout=min(left, PROGRESS_REQUEST_PERIOD),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            return future.exception() is None  # Unavailable when the cache stopped
+        finally:
+            self._waiters.remove(entry)
+            future.cancel()
 
     async def _wait(
         self, future: asyncio.Future[None], interrupt: asyncio.Future[None] | None

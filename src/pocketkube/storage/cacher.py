@@ -8,8 +8,13 @@ so every watcher sees the events in revision order with no gap and no duplicate.
 
 Reads that may be served from memory are: GET and LIST at resourceVersion "0" (any state) or N
 (any state at least as new as N, after waiting up to ``too_large_wait`` for the cache to get there),
-and every WATCH. Everything that needs the datastore's exact or latest state (resourceVersion
-unset, Exact, continue tokens) and all writes go to the underlying storage, as upstream.
+every WATCH, and, as upstream's ConsistentListFromCache, a LIST with resourceVersion unset: the
+cache reads the datastore's current revision (cheap: no objects) and serves the list once it has
+caught up with it, asking the underlying watch for a progress notification in case its prefix is
+quiet; if it does not get there within ``too_large_wait`` the list goes to the datastore. A WATCH
+with resourceVersion unset starts from a state caught up the same way. Reads of an exact state
+(Exact, continue tokens), GET with resourceVersion unset and all writes go to the underlying
+storage, as upstream (:mod:`~pocketkube.storage.cache_list` has the rule).
 
 When the underlying watch breaks, the cache resumes it from its own revision, so its watchers
 notice nothing. Only when that history is gone (410) does it relist; it then terminates the
@@ -28,12 +33,13 @@ from typing import Any, Self
 import orjson
 
 from pocketkube.storage.cache_freshness import Freshness
+from pocketkube.storage.cache_list import delegate_list, list_cached
 from pocketkube.storage.cache_watcher import CacheWatcher, CloseReason
 from pocketkube.storage.codec import parse_resource_version
-from pocketkube.storage.continuetoken import encode_continue
 from pocketkube.storage.errors import (
     Expired,
     NotFound,
+    TooLargeResourceVersion,
     Unavailable,
 )
 from pocketkube.storage.interface import (
@@ -43,7 +49,7 @@ from pocketkube.storage.interface import (
     Obj,
     ObjectList,
     Preconditions,
-    ResourceVersionMatch,
+    ProgressRequester,
     Storage,
     UpdateFn,
     ValidateDeletion,
@@ -94,7 +100,13 @@ class Cacher:
         self._task: asyncio.Task[None] | None = None
         self._stream: WatchStream | None = None  # the underlying watch being followed
         self._stopped = False
-        self._stats = {"relists": 0, "rewatches": 0, "terminated_slow_watchers": 0}
+        self._stats = {
+            "relists": 0,
+            "rewatches": 0,
+            "terminated_slow_watchers": 0,
+            "consistent_reads": 0,  # resourceVersion unset, served from memory
+            "consistent_read_fallbacks": 0,  # the same, sent to the storage instead
+        }
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -242,6 +254,21 @@ class Cacher:
     def _revision(self) -> int:
         return self._cache.revision
 
+    def _request_progress(self) -> None:
+        stream = self._stream
+        if isinstance(stream, ProgressRequester):
+            stream.request_progress()
+
+    async def _caught_up(self, interrupt: asyncio.Future[None] | None = None) -> bool:
+        """Whether the cache has (or gets, within ``too_large_wait``) every change the datastore
+        has now, so that memory can answer a consistent read."""
+        if not self._freshness.ready or self._stream is None:
+            return False  # loading, or between two underlying watches: it cannot catch up now
+        current = await self.storage.current_resource_version()
+        return await self._freshness.wait_current(
+            current, self._revision, self._request_progress, interrupt
+        )
+
     def _cached(self, key: str) -> bool:
         return key.startswith(self.prefix)
 
@@ -298,42 +325,21 @@ class Cacher:
         return orjson.loads(cached.raw)  # type: ignore[no-any-return]  # a private copy
 
     async def get_list(self, key: str, opts: ListOptions) -> ObjectList:
-        """From memory when any state at least as new as the resourceVersion will do.
+        """From memory unless the list needs an exact state (see the module docstring).
 
         The items are shared with the cache: treat them as read-only (copy before mutating).
         """
         rv = parse_resource_version(opts.resource_version)
-        match = opts.resource_version_match
-        if (
-            opts.resource_version == ""
-            or opts.continue_token
-            or match is ResourceVersionMatch.EXACT
-            or (match is ResourceVersionMatch.UNSET and opts.limit > 0 and rv > 0)
-            or not self._cached(list_prefix(key) if opts.recursive else key)
-        ):
+        if delegate_list(opts) or not self._cached(list_prefix(key) if opts.recursive else key):
             return await self.storage.get_list(key, opts)
-        await self._freshness.wait_fresh(rv, self._revision)
-        revision = self._cache.revision
-        found, considered = self._cache.select(
-            list_prefix(key) if opts.recursive else key,
-            recursive=opts.recursive,
-            predicate=opts.predicate,
-            limit=opts.limit,
-        )
-        limit = opts.limit
-        token, remaining = "", None
-        if limit and len(found) > limit:
-            found = found[:limit]
-            token = encode_continue(found[-1].key + "\x00", list_prefix(key), revision)
-            if opts.predicate is None:
-                remaining = considered - limit
-        return ObjectList(
-            items=[c.obj for c in found],
-            resource_version=str(revision),
-            continue_token=token,
-            remaining_item_count=remaining,
-            raw_items=[c.raw for c in found],
-        )
+        if opts.resource_version == "":
+            if not await self._caught_up():
+                self._stats["consistent_read_fallbacks"] += 1
+                return await self.storage.get_list(key, opts)
+            self._stats["consistent_reads"] += 1
+        else:
+            await self._freshness.wait_fresh(rv, self._revision)
+        return list_cached(self._cache, key, opts)
 
     def watch(self, key: str, opts: WatchOptions) -> WatchStream:
         if not self._cached(list_prefix(key) if opts.recursive else key):
@@ -358,6 +364,18 @@ class Cacher:
             initial = rv == 0
         if not await self._freshness.wait_fresh(rv, self._revision, watcher.closing()):
             return  # closed meanwhile
+        if opts.resource_version == "" and not await self._caught_up(watcher.closing()):
+            if watcher.closed_reason is not None:
+                return
+            if opts.send_initial_events:  # a watch-list must start from a consistent state
+                current = await self.storage.current_resource_version()
+                raise TooLargeResourceVersion(
+                    f"Too large resource version: {current}, current: {self.revision}",
+                    requested=current,
+                    current=self.revision,
+                )
+            # The legacy watch without a resourceVersion: upstream starts it from whatever
+            # state the cache has; do so too rather than fail it.
         if watcher.closed_reason is not None:
             return  # closed in the same step as the cache became fresh: never register it
         cache = self._cache

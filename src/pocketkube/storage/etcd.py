@@ -308,9 +308,15 @@ class EtcdBackend:
             raise await self._enrich(err) from None
         return ListResult(kvs=reply.kvs, revision=revision or reply.revision, more=reply.more)
 
-    async def count(self, prefix: str) -> int:
+    async def count(self, prefix: str, *, start_key: str = "", revision: int = 0) -> int:
         begin, end = self.codec.span(prefix)
-        return (await self.rpc.range(begin, end, count_only=True)).count
+        if start_key > prefix:
+            begin = self.codec.encode(start_key)
+        try:
+            reply = await self.rpc.range(begin, end, revision=revision, count_only=True)
+        except (Expired, TooLargeResourceVersion) as err:
+            raise await self._enrich(err) from None
+        return reply.count
 
     # -- writes --------------------------------------------------------------------------------
     async def create(self, key: str, value: bytes) -> int:

@@ -17,6 +17,9 @@ watch:
 3. asks again, and only when that second answer arrives yields the empty batch at R: etcd's send
    loop has drained whatever was queued before the first answer by the time the second request
    reaches it, and the stream delivers in order.
+
+``request_progress()`` starts the same two-step probe at once instead of after
+``progress_interval`` of quiet (still not before the watch has settled).
 """
 
 from __future__ import annotations
@@ -45,7 +48,12 @@ class _Idle:
     """What waiting for a reply returns when its timeout passed first."""
 
 
+class _Nudged:
+    """What waiting for a reply returns when a progress request interrupted it."""
+
+
 IDLE: Final = _Idle()
+NUDGED: Final = _Nudged()
 
 
 class EtcdWatch:
@@ -72,6 +80,7 @@ class EtcdWatch:
         self._failure: StorageError | None = None
         self._closed = False
         self._iterated = False
+        self._progress_requested = False
         self._stream: WatchStream | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -109,14 +118,20 @@ class EtcdWatch:
             within: float | None = None
             if probes:
                 within = probe_deadline - loop.time()
+            elif created and self._progress_requested:
+                within = settled_at - loop.time()
             elif created and self._interval is not None:
                 within = max(quiet_since + self._interval, settled_at) - loop.time()
             reply = await self._next(within)
             if reply is None:
                 return
+            if isinstance(reply, _Nudged):
+                continue
             if isinstance(reply, _Idle):
                 if probes:
                     raise Unavailable("etcd did not answer a watch progress request in time")
+                # A request made from now on may need a later revision than this probe's.
+                self._progress_requested = False
                 await stream.request_progress()
                 probes, probe_deadline = 1, loop.time() + self._backend.timeout
                 continue
@@ -161,8 +176,9 @@ class EtcdWatch:
             )
         return Unavailable(f"etcd canceled the watch: {reply.cancel_reason or 'no reason given'}")
 
-    async def _next(self, within: float | None) -> WatchReply | _Idle | None:
-        """The next reply; IDLE if ``within`` seconds pass first; None once closed."""
+    async def _next(self, within: float | None) -> WatchReply | _Idle | _Nudged | None:
+        """The next reply; IDLE if ``within`` seconds pass first; NUDGED if request_progress()
+        came first; None once closed."""
         while True:
             if self._closed:
                 return None
@@ -178,6 +194,12 @@ class EtcdWatch:
                     await self._wakeup.wait()
             except TimeoutError:
                 return IDLE
+            if not (self._pending or self._closed or self._failure is not None):
+                return NUDGED
+
+    def request_progress(self) -> None:
+        self._progress_requested = True
+        self._wakeup.set()
 
     async def _read(self, stream: WatchStream) -> None:
         try:

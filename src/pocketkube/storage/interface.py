@@ -17,7 +17,7 @@ import enum
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, runtime_checkable
 
 Obj = dict[str, Any]
 """A Kubernetes object as decoded JSON."""
@@ -114,6 +114,18 @@ class WatchStream(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+@runtime_checkable
+class ProgressRequester(Protocol):
+    """A watch that can be asked for a progress notification (KVStorage's watches can).
+
+    With ``bookmarks``, it then sends a BOOKMARK at a revision at least the datastore's revision
+    at the time of the request, once every event up to it has been sent: the watch cache asks
+    for one when a consistent read needs it to be current while its prefix is quiet.
+    """
+
+    def request_progress(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

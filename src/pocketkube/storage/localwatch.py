@@ -105,6 +105,7 @@ class LocalWatch:
         self._ended: BaseException | None = None
         self._closed = False
         self._delivered = 0  # highest revision handed to the consumer
+        self._progress_requested = False
 
     # -- called by the hub -------------------------------------------------------------------
     def offer(self, events: Sequence[KVEvent], revision: int) -> None:
@@ -117,6 +118,10 @@ class LocalWatch:
             self.end(Unavailable("watch dropped: the consumer fell too far behind"))
             return
         self._pending.append(WatchBatch(mine, revision))
+        self._wakeup.set()
+
+    def request_progress(self) -> None:
+        self._progress_requested = True
         self._wakeup.set()
 
     def end(self, reason: BaseException | None = None) -> None:
@@ -173,6 +178,14 @@ class LocalWatch:
                 if isinstance(self._ended, _Closed):
                     return
                 raise self._ended
+            if self._progress_requested:
+                # Nothing is pending and the hub offers each commit to every watch before its
+                # revision can be seen: every event up to the hub's revision has been delivered.
+                self._progress_requested = False
+                if self._hub.revision >= self._delivered:
+                    self._delivered = self._hub.revision
+                    yield WatchBatch((), self._delivered)
+                continue
             self._wakeup.clear()
             if self._progress_interval is None:
                 await self._wakeup.wait()

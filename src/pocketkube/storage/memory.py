@@ -88,8 +88,10 @@ class MemoryBackend:
             more=bool(limit) and len(keys) > limit,
         )
 
-    async def count(self, prefix: str) -> int:
-        return sum(1 for k in self._live if k.startswith(prefix))
+    async def count(self, prefix: str, *, start_key: str = "", revision: int = 0) -> int:
+        self._check_revision(revision)
+        start = max(prefix, start_key)
+        return sum(1 for k in self._state_at(revision) if k.startswith(prefix) and k >= start)
 
     # -- writes ----------------------------------------------------------------------------
     def _append(self, event: KVEvent) -> int:

@@ -193,8 +193,8 @@ class SQLiteBackend:
         )
         return ListResult(kvs=kvs, revision=at, more=more)
 
-    async def count(self, prefix: str) -> int:
-        return await self._read(lambda conn: sqlite_log.count(conn, prefix))
+    async def count(self, prefix: str, *, start_key: str = "", revision: int = 0) -> int:
+        return await self._read(lambda conn: sqlite_log.count(conn, prefix, start_key, revision))
 
     async def _replay(self, key: str, prefix: bool, start: int, end: int) -> Sequence[KVEvent]:
         return await self._read(lambda conn: sqlite_log.replay(conn, key, prefix, start, end))

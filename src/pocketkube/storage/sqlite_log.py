@@ -8,13 +8,19 @@ compaction deleted the rows around it. A key's value at revision R is its newest
 
 ``prev_revision`` names the row a write replaced (the tombstone, for a re-create), and the unique
 index on ``(name, prev_revision)`` makes two writers of one key conflict even if they live in
-different processes. It is also the only index, because every index costs each write a page in
-the WAL (measured: a second index on ``(name, id)`` adds 40-70% to the bytes a write commits).
-It can serve as the ``(name, id)`` index too, since a key's rows have increasing
+different processes. It is also the only index every write pays for, because each index costs a
+write a page in the WAL (measured: a second index on ``(name, id)`` adds 40-70% to the bytes a
+write commits). It can serve as the ``(name, id)`` index too, since a key's rows have increasing
 ``prev_revision`` exactly as they have increasing ids: each row names the key's newest row at the
 time it was written, and compaction only removes a key's oldest rows. So "the key's newest row
 at or below R" is the last index entry with ``prev_revision < R`` and ``id <= R`` (at most one
 entry is skipped), and "the row that replaced row r" is the entry ``(name, r)``.
+
+A partial index holds the tombstones alone, so only deletions pay for it. It lets a count of the
+live keys at R stay inside the indexes (the keys whose newest row at R is not replaced by R,
+less the tombstones among them) instead of reading every row's ``deleted`` flag from the table:
+about 6 ms instead of 30-70 ms for 10,000 keys, which matters because every page of a paged
+list counts the keys after it (``remainingItemCount``).
 
 The ``meta`` table holds the compacted revision (reads below it are Expired) and how far
 compaction has actually deleted rows, so that the next compaction finishes one an error or a
@@ -46,6 +52,7 @@ CREATE TABLE IF NOT EXISTS log (
     value BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS log_name_prev_revision ON log (name, prev_revision);
+CREATE INDEX IF NOT EXISTS log_tombstones ON log (name) WHERE deleted = 1;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('compacted', 0), ('compact_done', 0);
 """
@@ -194,22 +201,30 @@ def list_keys(
     return [KeyValue(r[0], r[1], r[2], r[3]) for r in rows], at, more
 
 
-@cache
-def _count_sql(bounded: bool) -> str:
-    return f"""
-SELECT COUNT(*) FROM log AS l
-WHERE {_range_sql(bounded, "l.name")}
-  AND CASE WHEN l.id = (
-    SELECT n.id FROM log AS n WHERE n.name = l.name ORDER BY n.prev_revision DESC LIMIT 1
-  ) THEN l.deleted = 0 ELSE 0 END
+# The newest row at the revision is a row at or below it that no row at or below it replaced.
+NOT_REPLACED = """
+NOT EXISTS (SELECT 1 FROM log AS n WHERE n.name = l.name AND n.prev_revision = l.id
+                                     AND n.id <= :revision)
 """
 
 
-def count(conn: sqlite3.Connection, prefix: str) -> int:
+@cache
+def _count_sql(bounded: bool) -> str:
+    # Both counts stay inside the indexes (see the module docstring): the keys' newest rows at
+    # the revision, less those that are tombstones.
+    where = f"{_range_sql(bounded, 'l.name')} AND l.id <= :revision AND {NOT_REPLACED}"
+    return f"""
+SELECT (SELECT COUNT(*) FROM log AS l WHERE {where})
+     - (SELECT COUNT(*) FROM log AS l WHERE l.deleted = 1 AND {where})
+"""
+
+
+def count(conn: sqlite3.Connection, prefix: str, start_key: str, revision: int) -> int:
+    """How many keys under ``prefix`` from ``start_key`` live at ``revision`` (0: latest)."""
+    at = check_revision(read_header(conn), revision)
     start, end = key_range(prefix)
-    return int(
-        conn.execute(_count_sql(end is not None), {"start": start, "end": end}).fetchone()[0]
-    )
+    params = {"start": max(start, start_key), "end": end, "revision": at}
+    return int(conn.execute(_count_sql(end is not None), params).fetchone()[0])
 
 
 # -- events ------------------------------------------------------------------------------------

@@ -307,11 +307,20 @@ class KVStorage:
                     start = page.kvs[-1].key + "\x00"
                     continue
             break
-        token = encode_continue(continue_from, prefix, read_at) if continue_from else ""
+        token, remaining = "", None
+        if continue_from:
+            token = encode_continue(continue_from, prefix, read_at)
+            if predicate is None:
+                # As etcd3's GetList: the keys after this page, at the page's revision. With a
+                # predicate the number could only be a guess, so it is left out, as upstream.
+                remaining = await self.backend.count(
+                    prefix, start_key=continue_from, revision=read_at
+                )
         return ObjectList(
             items=items,
             resource_version=str(read_at),
             continue_token=token,
+            remaining_item_count=remaining,
             raw_items=encoded if raw else None,
         )
 
@@ -353,6 +362,7 @@ class ObjectWatch:
         self._opts = opts
         self._inner: Watch | None = None
         self._closed = False
+        self._progress_requested = False
         self._events: AsyncIterator[Event] | None = None
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -390,6 +400,8 @@ class ObjectWatch:
             start_revision=rv + 1,
             progress_interval=opts.progress_interval if opts.bookmarks else None,
         )
+        if self._progress_requested:
+            self._inner.request_progress()
         try:
             async for batch in self._inner:
                 for kv_event in batch.events:
@@ -405,6 +417,13 @@ class ObjectWatch:
             ) from None
         finally:
             await self._inner.close()
+
+    def request_progress(self) -> None:
+        """See :class:`~pocketkube.storage.interface.ProgressRequester` (with ``bookmarks``)."""
+        if self._inner is None:
+            self._progress_requested = True  # passed on once the backend watch is open
+        else:
+            self._inner.request_progress()
 
     async def close(self) -> None:
         self._closed = True

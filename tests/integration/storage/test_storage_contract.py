@@ -496,11 +496,81 @@ async def test_bookmarks_never_precede_events_at_or_below_them(storage: KVStorag
             assert event.resource_version > highest_bookmark
 
 
+async def test_progress_requests_are_answered_with_bookmarks(storage: KVStorage) -> None:
+    start = await storage.create(key("a"), cm("a"))
+    opts = WatchOptions(resource_version=str(rv(start)), bookmarks=True, progress_interval=60)
+    async with storage.watch(PREFIX, opts) as stream:
+        changed = await storage.guaranteed_update(key("a"), _set_value("b"))
+        elsewhere = await storage.create("/registry/secrets/default/s", cm("s"))
+        stream.request_progress()  # before the watch runs: kept until it does
+        first = await collect(stream, 2, within=5)
+        # On a running, idle watch whose key range is quiet while others change:
+        again = await storage.create("/registry/secrets/default/t", cm("t"))
+        stream.request_progress()
+        stream.request_progress()  # requests before the answer share it
+        second = await collect(stream, 1, within=5)
+    assert [(e.type, e.resource_version) for e in first[:1]] == [(EventType.MODIFIED, rv(changed))]
+    assert first[1].type is EventType.BOOKMARK
+    assert first[1].resource_version >= rv(elsewhere)
+    assert second[0].type is EventType.BOOKMARK
+    assert second[0].resource_version >= rv(again)
+
+
 async def test_count(storage: KVStorage) -> None:
     for i in range(4):
         await storage.create(key(f"c{i}"), cm(f"c{i}"))
     await storage.create("/registry/secrets/default/s", cm("s"))
     assert await storage.count(PREFIX) == 4
+
+
+async def test_count_from_a_key_at_a_revision(storage: KVStorage, backend: Backend) -> None:
+    for i in range(4):
+        await storage.create(key(f"c{i}"), cm(f"c{i}"))
+    before = await backend.current_revision()
+    await storage.delete(key("c2"))
+    await storage.create(key("c9"), cm("c9"))
+    assert await backend.count(PREFIX, start_key=key("c1")) == 3  # c1, c3, c9
+    assert await backend.count(PREFIX, start_key=key("c1") + "\x00", revision=before) == 2
+    assert await backend.count(PREFIX, start_key="/a", revision=before) == 4  # before the prefix
+    with pytest.raises(TooLargeResourceVersion):
+        await backend.count(PREFIX, revision=before + 100)
+
+
+@pytest.mark.parametrize("raw", [False, True])
+async def test_limited_list_counts_the_items_after_the_page(storage: KVStorage, raw: bool) -> None:
+    names = [f"item-{i}" for i in range(7)]
+    for name in names:
+        await storage.create(key(name), cm(name))
+    await storage.create(f"{PREFIX}other/x", cm("x"))  # another namespace: not in the list
+    await storage.create("/registry/secrets/default/s", cm("s"))  # another resource
+    namespace = PREFIX + "default"
+    first = await storage.get_list(namespace, ListOptions(limit=2, raw_items_only=raw))
+    assert first.remaining_item_count == 5
+    # Counted at the first page's revision: later writes change nothing for the next pages.
+    await storage.delete(key("item-3"))
+    await storage.create(key("item-8"), cm("item-8"))
+    token, remaining = first.continue_token, []
+    while token:
+        page = await storage.get_list(
+            namespace, ListOptions(limit=2, continue_token=token, raw_items_only=raw)
+        )
+        remaining.append(page.remaining_item_count)
+        token = page.continue_token
+    assert remaining == [3, 1, None]  # the last page has nothing after it
+    everything = await storage.get_list(namespace, ListOptions(raw_items_only=raw))
+    assert everything.remaining_item_count is None
+    exact = await storage.get_list(namespace, ListOptions(limit=7))
+    assert (exact.continue_token, exact.remaining_item_count) == ("", None)
+
+
+async def test_limited_list_with_a_predicate_leaves_the_count_out(storage: KVStorage) -> None:
+    for i in range(5):
+        await storage.create(key(f"item-{i}"), cm(f"item-{i}", labels={"app": "web"}))
+    listed = await storage.get_list(
+        PREFIX, ListOptions(limit=2, predicate=lambda obj: "labels" in obj["metadata"])
+    )
+    assert listed.continue_token
+    assert listed.remaining_item_count is None
 
 
 @pytest.mark.parametrize("huge", ["9223372036854775807", "9999999999999999999", "-1", "x"])
