@@ -298,7 +298,9 @@ def _decode(encoded: Any) -> ManagedFields:
         return ManagedFields()
 
 
-def check_apply_config(config: Any, *, api_version: str, kind: str, name: str) -> None:
+def check_apply_config(
+    config: Any, *, api_version: str, kind: str, name: str, namespace: str = ""
+) -> None:
     """400 for an apply configuration upstream refuses before merging."""
     if not isinstance(config, dict):
         raise StatusError(status.bad_request("the apply patch must be an object"))
@@ -324,6 +326,13 @@ def check_apply_config(config: Any, *, api_version: str, kind: str, name: str) -
     meta = meta or {}
     if meta.get("managedFields") is not None:
         raise StatusError(status.bad_request("metadata.managedFields must be nil"))
+    if namespace and meta.get("namespace") and meta["namespace"] != namespace:
+        raise StatusError(
+            status.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the "
+                "request"
+            )
+        )
     if meta.get("name") and meta["name"] != name:
         raise StatusError(
             status.bad_request(

@@ -436,7 +436,11 @@ class _Call:
         missing), with managedFields and conflict detection."""
         config = bodies.parse_document(await bodies.read_body(self.request), bodies.APPLY_PATCH)
         fieldmanager.check_apply_config(
-            config, api_version=self.entry.api_version, kind=self.entry.kind, name=self.info.name
+            config,
+            api_version=self.entry.api_version,
+            kind=self.entry.kind,
+            name=self.info.name,
+            namespace=self.namespace,
         )
         warnings = fieldvalidation.validate(config, query=self.query, resource=self.entry)
         wanted_rv = (config.get("metadata") or {}).get("resourceVersion")

@@ -199,6 +199,7 @@ async def test_bad_apply_bodies_are_400_and_store_nothing(admin: Client) -> None
         {"apiVersion": "v1", "metadata": {"name": "bad"}},  # no kind
         {"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "bad"}},
         {**_configmap("other"), "metadata": {"name": "other"}},
+        {**_configmap("bad"), "metadata": {"name": "bad", "namespace": "kube-system"}},
         {**_configmap("bad"), "metadata": {"name": "bad", "managedFields": [{"manager": "x"}]}},
     ):
         code, body = await _apply(admin, path, doc)
