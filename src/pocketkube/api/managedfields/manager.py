@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -124,6 +125,20 @@ def created_fields(
     encoded = entry.to_json()
     encoded["fieldsV1"] = fields
     return [encoded]
+
+
+def _rfc3339(value: Any) -> str | None:
+    """An entry's time as upstream writes it (``2026-01-02T03:04:05Z``): clients may send other
+    RFC 3339 spellings (the Python client writes ``+00:00``), which upstream re-encodes."""
+    if not isinstance(value, str) or value.endswith("Z"):
+        return value if isinstance(value, str) else None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ManagedFieldsError(ValueError):
@@ -307,7 +322,7 @@ class ManagedFields:
                 api_version=str(raw["apiVersion"]),
                 fields=fields,
                 subresource=str(raw.get("subresource", "")),
-                time=raw.get("time"),
+                time=_rfc3339(raw.get("time")),
                 raw_fields=raw.get("fieldsV1") if canonical else None,
                 decoded=fields,
             )

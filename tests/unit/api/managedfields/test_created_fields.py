@@ -119,3 +119,28 @@ def test_nothing_to_own_gives_no_entry() -> None:
         )
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05Z"),
+        ("2026-01-02T03:04:05+00:00", "2026-01-02T03:04:05Z"),
+        ("2026-01-02T05:04:05+02:00", "2026-01-02T03:04:05Z"),
+        ("not a time", "not a time"),
+    ],
+)
+def test_entry_times_are_written_as_upstream_writes_them(given: str, stored: str) -> None:
+    raw = [
+        {
+            "manager": "m",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": given,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:data": {}},
+        }
+    ]
+    encoded = ManagedFields.decode(raw).encode()
+    assert encoded is not None
+    assert encoded[0]["time"] == stored
