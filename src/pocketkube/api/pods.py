@@ -24,9 +24,6 @@ from pocketkube.api.validation import (
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
-DEFAULT_TOLERATION_SECONDS = 300
-NOT_READY_TAINT = "node.kubernetes.io/not-ready"
-UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
 SPEC_UPDATE_FORBIDDEN = (
     "pod updates may not change fields other than `spec.containers[*].image`,"
     "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
@@ -104,36 +101,21 @@ def default_pod_spec(spec: Any) -> None:
         _default_volume(volume)
 
 
-def _tolerates(tolerations: list[Any], key: str) -> bool:
-    return any(
-        isinstance(t, dict)
-        and (t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"))
-        and t.get("effect", "NoExecute") in ("", "NoExecute")
-        for t in tolerations
-    )
-
-
 def default_pod(pod: dict[str, Any]) -> None:
-    """Defaults of a new pod: the spec's, the service account, DefaultTolerationSeconds, status."""
+    """Field defaults of a pod (on every write, as upstream defaults every decoded object): the
+    spec's, ``serviceAccount`` as the deprecated alias of ``serviceAccountName`` (upstream's v1
+    conversion), and the status a new pod starts with.
+
+    What upstream's admission plugins add on create (the ``default`` service account, priority,
+    the default NoExecute tolerations) is in ``pocketkube.apiserver.admission``.
+    """
     spec = pod.setdefault("spec", {})
     default_pod_spec(spec)
     if isinstance(spec, dict):
-        if not spec.get("serviceAccountName"):
-            spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
-        spec.setdefault("serviceAccount", spec["serviceAccountName"])
-        spec.setdefault("priority", 0)
-        tolerations = spec.setdefault("tolerations", [])
-        if isinstance(tolerations, list):
-            for key in (NOT_READY_TAINT, UNREACHABLE_TAINT):
-                if not _tolerates(tolerations, key):
-                    tolerations.append(
-                        {
-                            "key": key,
-                            "operator": "Exists",
-                            "effect": "NoExecute",
-                            "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
-                        }
-                    )
+        if not spec.get("serviceAccountName") and spec.get("serviceAccount"):
+            spec["serviceAccountName"] = spec["serviceAccount"]
+        if spec.get("serviceAccountName"):
+            spec["serviceAccount"] = spec["serviceAccountName"]
     status = pod.setdefault("status", {})
     if isinstance(status, dict):
         status.setdefault("phase", "Pending")

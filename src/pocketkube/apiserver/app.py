@@ -1,7 +1,8 @@
 """kube-apiserver: the HTTPS server, its routes, and what it sets up before serving.
 
 On start it makes sure the PKI exists (``pki``), writes the admin kubeconfig, opens a watch
-cache for every stored resource, creates the namespaces every cluster has, and serves:
+cache for every stored resource, creates the namespaces and PriorityClasses every cluster has,
+and serves:
 
 - ``/version``, ``/healthz``, ``/livez``, ``/readyz`` (anonymous, as upstream allows);
 - discovery (``/api``, ``/apis``, both aggregated and legacy forms);
@@ -23,10 +24,10 @@ import orjson
 from aiohttp import web
 
 import pocketkube.apiserver.subresources  # noqa: F401  (registers the subresource handlers)
-from pocketkube.api import status
+from pocketkube.api import scheduling, status
 from pocketkube.api.status import StatusError
 from pocketkube.apiserver import authapis, discovery, metrics
-from pocketkube.apiserver.admission import namespace_lifecycle
+from pocketkube.apiserver.admission import Attributes, Operation, RegistryReader, new_chain
 from pocketkube.apiserver.allocator import service_ip_range
 from pocketkube.apiserver.authn import AuthenticatorChain, Unauthenticated, client_certificate
 from pocketkube.apiserver.conversion import converter_for
@@ -44,7 +45,6 @@ from pocketkube.apiserver.resources_builtin import builtin_catalog
 from pocketkube.apiserver.services import DEFAULT_SERVICE_CIDR, ServiceRegistry
 from pocketkube.apiserver.storagehub import StorageHub
 from pocketkube.storage.backend import Backend
-from pocketkube.storage.errors import NotFound
 from pocketkube.storage.interface import Obj
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class APIServer:
         # Versions served by converting to another version's registry (conversion/).
         self.converting: dict[tuple[str, str, str], ResourceRegistry] = {}
         self.crds = CRDServer(self)
+        self.admission = new_chain(RegistryReader(self.registries))
         self._runner: web.AppRunner | None = None
         self.pki: PKI | None = None
         self.port = config.port
@@ -198,9 +199,15 @@ class APIServer:
         return self.registries.get(resource.gvr) or self.converting.get(resource.gvr)
 
     async def _bootstrap(self) -> None:
+        """What every cluster has: the system namespaces and the system PriorityClasses (upstream's
+        ``scheduling/bootstrap-system-priority-classes`` hook; existing ones are left as they
+        are)."""
         namespaces = self.registries[("", "v1", "namespaces")]
         for name in SYSTEM_NAMESPACES:
             await _create_if_missing(namespaces, "", {"metadata": {"name": name}})
+        priority_classes = self.registries[("scheduling.k8s.io", "v1", "priorityclasses")]
+        for priority_class in scheduling.system_priority_classes():
+            await _create_if_missing(priority_classes, "", priority_class)
 
     async def _publish_kubernetes_service(self) -> None:
         """The ``kubernetes`` service in ``default``: the first address of the service CIDR,
@@ -247,22 +254,24 @@ class APIServer:
             self.registries[("discovery.k8s.io", "v1", "endpointslices")], "default", slice_
         )
 
-    async def _get_namespace(self, name: str) -> Obj | None:
-        # The watch cache first ("0": any state will do), as upstream's lifecycle plugin reads
-        # its informer; only a miss goes to the datastore, so a namespace created a moment ago
-        # (not yet in the cache) is never refused.
-        namespaces = self.registries[("", "v1", "namespaces")]
-        key = namespaces.key("", name)
-        for resource_version in ("0", ""):
-            try:
-                return await namespaces.storage.get(key, resource_version=resource_version)
-            except NotFound:
-                continue
-        return None
+    async def _admit_create(self, resource: Resource, namespace: str, obj: Obj) -> None:
+        """The admission chain on a create, changing ``obj`` in place (or refusing it)."""
+        await self.admission.admit(Attributes(resource=resource, namespace=namespace, obj=obj))
 
-    async def _admit_create(self, resource: Resource, namespace: str) -> None:
-        if resource.namespaced and namespace:
-            await namespace_lifecycle(namespace, self._get_namespace)
+    async def _admit_update(
+        self, resource: Resource, namespace: str, obj: Obj, old: Obj, subresource: str
+    ) -> None:
+        """The admission chain on an update of ``old`` to ``obj`` (changed in place)."""
+        await self.admission.admit(
+            Attributes(
+                resource=resource,
+                namespace=namespace,
+                obj=obj,
+                operation=Operation.UPDATE,
+                old=old,
+                subresource=subresource,
+            )
+        )
 
     # -- HTTP ----------------------------------------------------------------------------------
     @web.middleware
@@ -279,7 +288,10 @@ class APIServer:
 
     def _routes(self, app: web.Application) -> None:
         resources = ResourceHandler(
-            catalog=self.catalog, registry_for=self.registry_for, admit_create=self._admit_create
+            catalog=self.catalog,
+            registry_for=self.registry_for,
+            admit_create=self._admit_create,
+            admit_update=self._admit_update,
         )
         app.router.add_get("/version", self._version)
         app.router.add_get("/version/", self._version)

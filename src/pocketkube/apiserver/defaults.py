@@ -1,8 +1,9 @@
-"""Per-kind rules: defaults applied on create, and validation on create and update.
+"""Per-kind rules: defaults applied on every write, and validation on create and update.
 
 As upstream's strategies (PrepareForCreate, Validate, ValidateUpdate) and defaulting functions.
 A kind without an entry needs none (yet). Each kind's rules live in their own module and are
-registered here by kind name.
+registered here by kind name. What upstream does in admission plugins instead (and only on
+create, such as a pod's service account and priority) is in ``pocketkube.apiserver.admission``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
-from pocketkube.api import autoscaling, pods, services, workloads
+from pocketkube.api import autoscaling, pods, scheduling, services, workloads
 from pocketkube.api.validation import FieldError
 from pocketkube.storage.interface import Obj
 
@@ -51,6 +52,7 @@ DEFAULTS: dict[str, Callable[[Obj], None]] = {
     "Job": workloads.default_job,
     "CronJob": workloads.default_cronjob,
     "HorizontalPodAutoscaler": autoscaling.default_hpa,
+    "PriorityClass": scheduling.default_priority_class,
 }
 
 
@@ -71,6 +73,7 @@ VALIDATORS: dict[str, Validator] = {
     "DaemonSet": workloads.validate_apps_workload,
     "Job": workloads.validate_job,
     "HorizontalPodAutoscaler": autoscaling.validate_hpa,
+    "PriorityClass": scheduling.validate_priority_class,
 }
 
 

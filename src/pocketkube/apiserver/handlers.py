@@ -45,7 +45,11 @@ TRUE_VALUES = ("1", "t", "T", "TRUE", "true", "True")  # Go's strconv.ParseBool
 
 # The registry serving a resource, or None when it is not served yet.
 RegistryFor = Callable[[Resource], ResourceRegistry | None]
-AdmitCreate = Callable[[Resource, str], Awaitable[None]]
+# Admission of a create: (resource, namespace, object), changing the object in place or raising.
+AdmitCreate = Callable[[Resource, str, Obj], Awaitable[None]]
+# (resource, namespace, desired object, stored object, subresource): admission on an update,
+# changing the desired object in place or refusing it.
+AdmitUpdate = Callable[[Resource, str, Obj, Obj, str], Awaitable[None]]
 
 
 def _json(obj: Any, code: int = 200) -> web.Response:
@@ -62,11 +66,17 @@ def _not_found_path() -> StatusError:
 
 class ResourceHandler:
     def __init__(
-        self, *, catalog: Catalog, registry_for: RegistryFor, admit_create: AdmitCreate
+        self,
+        *,
+        catalog: Catalog,
+        registry_for: RegistryFor,
+        admit_create: AdmitCreate,
+        admit_update: AdmitUpdate | None = None,
     ) -> None:
         self._catalog = catalog
         self._registry_for = registry_for
         self._admit_create = admit_create
+        self._admit_update = admit_update
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = parse_request_info(request.method, request.path, dict(request.query))
@@ -99,7 +109,7 @@ class ResourceHandler:
             if virtual is None:
                 raise _not_found_path()
             return await virtual(self._special(request, info, entry, registry))
-        call = _Call(request, info, entry, registry, self._admit_create)
+        call = _Call(request, info, entry, registry, self._admit_create, self._admit_update)
         return await call.run()
 
     def _special(
@@ -154,8 +164,10 @@ class _Call:
         entry: Resource,
         registry: ResourceRegistry,
         admit_create: AdmitCreate,
+        admit_update: AdmitUpdate | None = None,
     ) -> None:
         self.admit_create = admit_create
+        self.admit_update = admit_update
         self.request = request
         self.info = info
         self.entry = entry
@@ -287,10 +299,18 @@ class _Call:
         obj = await self._read_object()
         self._check_type(obj)
         warnings = fieldvalidation.validate(obj, query=self.query, resource=self.entry)
-        await self.admit_create(self.entry, self.namespace)
+        await self.admit_create(self.entry, self.namespace, obj)
         with self._tracking():
             created = await self.registry.create(self.namespace, obj, dry_run=dry_run(self.query))
         return fieldvalidation.with_warnings(self._object(created, 201), warnings)
+
+    async def _admitted(self, desired: Obj, current: Obj) -> Obj:
+        """``desired`` after update admission (which may change it in place, or refuse it)."""
+        if self.admit_update is not None:
+            await self.admit_update(
+                self.entry, self.namespace, desired, current, self.info.subresource
+            )
+        return desired
 
     # -- managedFields ---------------------------------------------------------------------------
     def _writer(self) -> fieldmanager.Writer:
@@ -363,7 +383,9 @@ class _Call:
                         self.entry.group,
                     )
                 )
-            return self._keep_status_split(copy.deepcopy(obj), current)
+            return await self._admitted(
+                self._keep_status_split(copy.deepcopy(obj), current), current
+            )
 
         with self._tracking():
             updated = await self.registry.update(
@@ -423,7 +445,7 @@ class _Call:
                 raise StatusError(status.bad_request("the patched object is not a JSON object"))
             self._check_type(patched)
             warnings[:] = fieldvalidation.validate(patched, query=self.query, resource=self.entry)
-            return self._keep_status_split(patched, current)
+            return await self._admitted(self._keep_status_split(patched, current), current)
 
         with self._tracking():
             updated = await self.registry.update(
@@ -458,7 +480,7 @@ class _Call:
                     )
                 )
             merged = fieldmanager.apply(current, config, writer, force=force)
-            return self._keep_status_split(merged, current)
+            return await self._admitted(self._keep_status_split(merged, current), current)
 
         for _ in range(2):  # a create losing a race to another create applies again
             try:
@@ -471,7 +493,7 @@ class _Call:
                     raise
             created = fieldmanager.apply(None, config, writer, force=force)
             created.setdefault("metadata", {}).setdefault("name", self.info.name)
-            await self.admit_create(self.entry, self.namespace)
+            await self.admit_create(self.entry, self.namespace, created)
             try:
                 obj = await self.registry.create(
                     self.namespace, created, dry_run=dry_run(self.query)

@@ -25,7 +25,8 @@ def test_defaults_match_upstream() -> None:
         "default-scheduler",
     )
     assert spec["terminationGracePeriodSeconds"] == 30
-    assert spec["serviceAccountName"] == spec["serviceAccount"] == "default"
+    # the service account, priority and default tolerations are admission's (on create only)
+    assert not {"serviceAccountName", "serviceAccount", "priority", "tolerations"} & set(spec)
     assert spec["enableServiceLinks"] is True
     container = spec["containers"][0]
     assert container["imagePullPolicy"] == "Always"
@@ -38,11 +39,28 @@ def test_defaults_match_upstream() -> None:
         "successThreshold": 1,
         "failureThreshold": 3,
     }
-    assert {t["key"] for t in spec["tolerations"]} == {
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
-    }
     assert obj["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, {}),
+        ({"serviceAccount": "old"}, {"serviceAccountName": "old", "serviceAccount": "old"}),
+        ({"serviceAccountName": "bot"}, {"serviceAccountName": "bot", "serviceAccount": "bot"}),
+        (
+            {"serviceAccountName": "bot", "serviceAccount": "old"},
+            {"serviceAccountName": "bot", "serviceAccount": "bot"},
+        ),
+    ],
+)
+def test_service_account_alias(given: dict[str, str], expected: dict[str, str]) -> None:
+    """``serviceAccount`` is the deprecated alias upstream's v1 conversion keeps in step."""
+    obj = pod()
+    obj["spec"].update(given)
+    default_pod(obj)
+    names = ("serviceAccountName", "serviceAccount")
+    assert {k: v for k, v in obj["spec"].items() if k in names} == expected
 
 
 @pytest.mark.parametrize(
