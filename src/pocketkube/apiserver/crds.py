@@ -5,7 +5,9 @@ for each served version. Here the work is level-triggered and synchronous: the A
 every stored CRD when it starts, and :class:`CRDRegistry` syncs a CRD after every write to it.
 A sync registers one catalog entry per served version (all versions share one storage prefix,
 ``/registry/<group>/<plural>/``, and objects are served as stored with their apiVersion set to
-the version asked for: no conversion), and marks the CRD NamesAccepted and Established.
+the version asked for: no conversion), and marks the CRD NamesAccepted and Established. A
+version's ``subresources.scale`` paths go to its registry, which checks the replica counts on
+every write and serves them as a Scale (``subresources/customscale.py``).
 Deleting a CRD removes its resources and every custom object first (the effect of upstream's
 ``customresourcecleanup.apiextensions.k8s.io`` finalizer), then the CRD.
 """
@@ -51,11 +53,13 @@ class CustomResourceRegistry(ResourceRegistry):
         schema: Mapping[str, Any] | None,
         printer_columns: list[Mapping[str, Any]],
         has_status: bool = False,
+        scale: crdschema.ScalePaths | None = None,
     ) -> None:
         super().__init__(info=info, storage=storage)
         self.schema = schema
         self.printer_columns = printer_columns
         self.has_status = has_status
+        self.scale = scale  # the version's scale subresource, if it has one
 
     async def create(self, namespace: str, obj: Obj, *, dry_run: bool = False) -> Obj:
         if self.has_status:  # status is written through /status only
@@ -66,11 +70,12 @@ class CustomResourceRegistry(ResourceRegistry):
         if self.schema is not None:
             crdschema.prune_and_default(obj, self.schema)
         super()._validate(obj, old)
-        if self.schema is not None:
-            errors = crdschema.validate(obj, self.schema)
-            if errors:
-                name = str(obj["metadata"].get("name", ""))
-                raise StatusError(status.invalid(self.info.kind, name, errors, self.info.group))
+        errors = crdschema.validate(obj, self.schema) if self.schema is not None else []
+        if self.scale is not None:
+            errors += crdschema.validate_scale(obj, self.scale)
+        if errors:
+            name = str(obj["metadata"].get("name", ""))
+            raise StatusError(status.invalid(self.info.kind, name, errors, self.info.group))
 
     def _served(self, obj: Obj) -> Obj:
         if obj.get("apiVersion") == self.info.api_version:
@@ -175,6 +180,7 @@ class CRDServer:
                 storage_prefix=prefix,
             )
             schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            scale = (version.get("subresources") or {}).get("scale")
             self.server.catalog.register(resource)
             self.server.registries[resource.gvr] = CustomResourceRegistry(
                 info=info,
@@ -182,6 +188,7 @@ class CRDServer:
                 schema=schema if isinstance(schema, Mapping) else None,
                 printer_columns=list(version.get("additionalPrinterColumns") or ()),
                 has_status=resource.subresource("status") is not None,
+                scale=crdschema.ScalePaths.from_crd(scale) if isinstance(scale, Mapping) else None,
             )
             wanted.append(resource.gvr)
         for gone in set(self._owned.get(name, ())) - set(wanted):

@@ -5,6 +5,11 @@ does, a write first has its unknown fields pruned (removed, except below
 ``x-kubernetes-preserve-unknown-fields``), then ``default`` values filled in, then the object is
 checked against the schema; problems come back as field errors worded as kube-openapi words them
 (``spec.replicas in body must be of type integer: "string"``).
+
+A version with a ``scale`` subresource names where its objects keep their replica counts
+(``.spec.replicas``); the path helpers here read and write those fields with the accessor errors
+of apimachinery's ``unstructured`` package, and :func:`validate_scale` is the check upstream
+adds to every write of such an object.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pocketkube.api.validation import ErrorType, FieldError, invalid, required
@@ -150,3 +156,151 @@ def _go(value: Any) -> str:
     if isinstance(value, dict | list):
         return type(value).__name__
     return str(value)
+
+
+# -- the scale subresource's JSON paths (apiextensions' customresource ScaleREST) ---------------
+INT32_MAX = 2**31 - 1
+
+
+class PathError(Exception):
+    """A value on the path is not what the path needs (unstructured's accessor errors)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScalePaths:
+    """A CRD version's ``subresources.scale``: where its objects keep their replica counts and
+    their label selector, as simple paths such as ``.spec.replicas``."""
+
+    spec_replicas: str
+    status_replicas: str
+    label_selector: str = ""
+
+    @classmethod
+    def from_crd(cls, scale: Mapping[str, Any]) -> ScalePaths:
+        return cls(
+            spec_replicas=str(scale.get("specReplicasPath") or ""),
+            status_replicas=str(scale.get("statusReplicasPath") or ""),
+            label_selector=str(scale.get("labelSelectorPath") or ""),
+        )
+
+
+def split_path(path: str) -> list[str]:
+    """``.spec.replicas`` -> ``["spec", "replicas"]`` (the leading period is optional)."""
+    return path.removeprefix(".").split(".")
+
+
+def _json_path(fields: list[str]) -> str:
+    return "." + ".".join(fields)
+
+
+def _go_type(value: Any) -> str:
+    """Go's ``%T`` of a decoded JSON value."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int64"
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "[]interface {}"
+    return "map[string]interface {}"
+
+
+def _go_value(value: Any) -> str:
+    """Go's ``%v`` of a decoded JSON value (scalars; containers only roughly)."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go_value(v)}" for k, v in sorted(value.items())) + "]"
+    return str(value)
+
+
+def _wrong_type(fields: list[str], value: Any, expected: str) -> PathError:
+    return PathError(
+        f"{_json_path(fields)} accessor error: {_go_value(value)} is of the type "
+        f"{_go_type(value)}, expected {expected}"
+    )
+
+
+def nested_value(obj: Any, path: str) -> tuple[Any, bool]:
+    """The value at ``path`` and whether it is there (a null on the way: not there)."""
+    fields = split_path(path)
+    value = obj
+    for index, key in enumerate(fields):
+        if value is None:
+            return None, False
+        if not isinstance(value, dict):
+            raise _wrong_type(fields[: index + 1], value, "map[string]interface{}")
+        if key not in value:
+            return None, False
+        value = value[key]
+    return value, True
+
+
+def nested_int(obj: Any, path: str) -> tuple[int, bool]:
+    """The integer at ``path`` (0 when absent); PathError for another type."""
+    value, found = nested_value(obj, path)
+    if not found:
+        return 0, False
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _wrong_type(split_path(path), value, "int64")
+    return value, True
+
+
+def nested_string(obj: Any, path: str) -> tuple[str, bool]:
+    """The string at ``path`` ("" when absent); PathError for another type."""
+    value, found = nested_value(obj, path)
+    if not found:
+        return "", False
+    if not isinstance(value, str):
+        raise _wrong_type(split_path(path), value, "string")
+    return value, True
+
+
+def set_nested(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``path`` to ``value``, making the maps on the way (a non-map on it: PathError)."""
+    fields = split_path(path)
+    current = obj
+    for index, key in enumerate(fields[:-1]):
+        if key not in current:
+            current[key] = {}
+        elif not isinstance(current[key], dict):
+            raise PathError(
+                f"value cannot be set because {_json_path(fields[: index + 1])} is not a "
+                "map[string]interface{}"
+            )
+        current = current[key]
+    current[fields[-1]] = value
+
+
+def _replicas_errors(obj: Any, path: str) -> list[FieldError]:
+    try:
+        replicas, _ = nested_int(obj, path)
+    except PathError as err:
+        return [invalid(path, 0, str(err))]
+    if replicas < 0:
+        return [invalid(path, replicas, "should be a non-negative integer")]
+    if replicas > INT32_MAX:
+        return [invalid(path, replicas, f"should be less than or equal to {INT32_MAX}")]
+    return []
+
+
+def validate_scale(obj: Any, paths: ScalePaths) -> list[FieldError]:
+    """What every write of a scalable custom object must satisfy (upstream's ValidateScaleSpec
+    and ValidateScaleStatus): replica counts that fit an int32, a string label selector."""
+    errors = _replicas_errors(obj, paths.spec_replicas)
+    errors += _replicas_errors(obj, paths.status_replicas)
+    if paths.label_selector:
+        try:
+            nested_string(obj, paths.label_selector)
+        except PathError as err:
+            errors.append(invalid(paths.label_selector, "", str(err)))
+    return errors

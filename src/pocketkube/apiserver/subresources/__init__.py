@@ -1,19 +1,28 @@
 """Subresources and virtual resources that are not plain REST on a stored object.
 
-- ``scale`` of deployments, replicasets, statefulsets and replicationcontrollers: an
-  ``autoscaling/v1`` Scale view of the parent's replica count (``kubectl scale``, the HPA);
+- ``scale`` of deployments, replicasets, statefulsets, replicationcontrollers and custom
+  resources whose CRD has a scale subresource: an ``autoscaling/v1`` Scale view of the parent's
+  replica count (``kubectl scale``, the HPA);
 - ``pods/binding`` and the legacy ``bindings`` resource: how the scheduler assigns a pod to a
   node;
-- ``pods/eviction``: a delete that respects PodDisruptionBudgets (``kubectl drain``).
+- ``pods/eviction``: a delete that respects PodDisruptionBudgets (``kubectl drain``);
+- ``pods/ephemeralcontainers``: debugging containers added to a running pod (``kubectl debug``);
+- ``namespaces/finalize``: how a terminating namespace's ``spec.finalizers`` are taken off.
 
 Importing this package registers each handler in :mod:`pocketkube.apiserver.extensions`.
 """
 
 from __future__ import annotations
 
-from pocketkube.apiserver.subresources import binding, eviction, scale
+from pocketkube.apiserver.subresources import (
+    binding,
+    ephemeralcontainers,
+    eviction,
+    finalize,
+    scale,
+)
 
-__all__ = ["binding", "eviction", "install", "scale"]
+__all__ = ["binding", "ephemeralcontainers", "eviction", "finalize", "install", "scale"]
 
 
 def install() -> None:
@@ -21,6 +30,8 @@ def install() -> None:
     scale.install()
     binding.install()
     eviction.install()
+    ephemeralcontainers.install()
+    finalize.install()
 
 
 install()
