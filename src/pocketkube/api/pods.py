@@ -200,6 +200,9 @@ def _mutable_view(spec: dict[str, Any]) -> dict[str, Any]:
 def validate_pod(pod: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
     spec = pod.get("spec")
     errs = validate_pod_spec(spec)
+    if old is None and isinstance(spec, dict) and spec.get("ephemeralContainers"):
+        # added later through pods/ephemeralcontainers only (upstream's ValidatePodCreate)
+        errs.append(forbidden("spec.ephemeralContainers", "cannot be set on create"))
     if old is not None and isinstance(spec, dict) and isinstance(old.get("spec"), dict):
         if _mutable_view(spec) != _mutable_view(old["spec"]):
             errs.append(forbidden("spec", SPEC_UPDATE_FORBIDDEN))

@@ -119,3 +119,13 @@ def test_updates_may_change_images_only() -> None:
     assert validate_pod(new, old) == []
     new["spec"]["containers"][0]["command"] = ["sleep"]
     assert [e.field for e in validate_pod(new, old)] == ["spec"]
+
+
+def test_ephemeral_containers_cannot_be_set_on_create() -> None:
+    created = pod()
+    created["spec"]["ephemeralContainers"] = [{"name": "dbg", "image": "busybox"}]
+    default_pod(created)
+    errors = validate_pod(created, None)
+    assert [str(e) for e in errors] == [
+        "spec.ephemeralContainers: Forbidden: cannot be set on create"
+    ]
