@@ -17,8 +17,9 @@ with resourceVersion unset starts from a state caught up the same way. Reads of 
 storage, as upstream (:mod:`~pocketkube.storage.cache_list` has the rule).
 
 When the underlying watch breaks, the cache resumes it from its own revision, so its watchers
-notice nothing. Only when that history is gone (410) does it relist; it then terminates the
-watchers that would otherwise miss events, and they resume (or relist) on their own.
+notice nothing. Only when that history is gone (410), or the watch sent an event after a progress
+notification past it (which the cache cannot apply any more), does it relist; it then terminates
+the watchers that would otherwise miss events, and they resume (or relist) on their own.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ RETRY_INITIAL = 0.1
 RETRY_MAX = 5.0
 
 
+class _EventBehind(Exception):
+    """The underlying watch sent an event at or below a revision it had already announced as
+    complete: the cache's state and window lack that event, so it must start over from a list."""
+
+
 class Cacher:
     """A :class:`~pocketkube.storage.interface.Storage` serving reads of one prefix from memory."""
 
@@ -100,6 +106,7 @@ class Cacher:
         self._task: asyncio.Task[None] | None = None
         self._stream: WatchStream | None = None  # the underlying watch being followed
         self._stopped = False
+        self._missed_events = False  # the state lacks an event: the next list must reset watchers
         self._stats = {
             "relists": 0,
             "rewatches": 0,
@@ -185,9 +192,11 @@ class Cacher:
         cache = self._cache
         if self._freshness.ready:
             self._stats["relists"] += 1
-            if revision != cache.revision:  # events were missed: no watcher can go on
+            if revision != cache.revision or self._missed_events:
+                # Events were missed: no watcher can go on.
                 for watcher in list(self._watchers):
                     watcher.terminate(CloseReason.RELIST)
+        self._missed_events = False
         cache.replace(((self._key_func(obj), obj) for obj in listed.items), revision)
         self._freshness.notify(cache.revision)
         self._freshness.set_ready()
@@ -215,6 +224,10 @@ class Cacher:
             except Expired as err:
                 log.info("watch cache %s: %s; relisting", self.prefix, err)
                 return
+            except _EventBehind as err:
+                log.warning("watch cache %s: %s; relisting", self.prefix, err)
+                self._missed_events = True
+                return
             except Unavailable as err:
                 log.info("watch cache %s: watch dropped (%s); resuming", self.prefix, err)
             finally:
@@ -235,7 +248,12 @@ class Cacher:
         if event.type is EventType.ERROR:
             raise Unavailable(f"the underlying watch failed: {event.object}")
         if event.resource_version <= cache.revision:
-            return False  # already applied (defensive: the watch resumes after our revision)
+            # The watch resumed after the cache's revision, so a progress notification claimed
+            # this event's revision before the event came: the cache missed it.
+            raise _EventBehind(
+                f"the underlying watch sent revision {event.resource_version} after progress "
+                f"to {cache.revision}"
+            )
         entry = cache.apply(event.type, self._key_func(event.object), event.object)
         pressure = self._dispatch(entry)
         self._freshness.notify(cache.revision)

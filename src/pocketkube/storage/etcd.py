@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import grpc
+from aetcd.rpc import rpc_pb2
 
 from pocketkube.storage.backend import KeyValue, ListResult, Watch
 from pocketkube.storage.errors import (
@@ -356,6 +357,45 @@ class EtcdBackend:
             start_revision=start_revision,
             progress_interval=progress_interval,
         )
+
+    async def range_count(self, key: bytes, range_end: bytes, revision: int) -> int:
+        """How many keys of the encoded range [key, range_end) lived at ``revision``."""
+        if revision <= 0:
+            return 0  # before the first write
+        try:
+            reply = await self.rpc.range(key, range_end, revision=revision, count_only=True)
+        except (Expired, TooLargeResourceVersion) as err:
+            raise await self._enrich(err) from None
+        return reply.count
+
+    async def unchanged_since(self, key: bytes, range_end: bytes, revision: int, count: int) -> int:
+        """The current revision if the encoded range [key, range_end) still holds ``count`` keys
+        and none of them was written after ``revision``; 0 if something changed.
+
+        One read-only transaction, so both hold at the revision returned: a comparison of every
+        key's mod_revision (etcd compares each key of a range, and an empty range passes) and a
+        count. With the count at ``revision`` this proves that no event happened in the range
+        after ``revision`` except keys created and deleted again in between, which leave the
+        range's state as it was (see :mod:`pocketkube.storage.etcd_watch` for why watches need it).
+        """
+        # The transaction is built here rather than in etcd_rpc, whose calls cover reads and
+        # guarded writes of single keys.
+        request = rpc_pb2.TxnRequest()
+        compare = request.compare.add()
+        compare.key = key
+        compare.range_end = range_end
+        compare.target = rpc_pb2.Compare.MOD
+        compare.result = rpc_pb2.Compare.LESS
+        compare.mod_revision = revision + 1
+        counted = request.success.add().request_range
+        counted.key = key
+        counted.range_end = range_end
+        counted.count_only = True
+        reply = await self.rpc._unary(self.rpc._kv.Txn, request)
+        if not reply.succeeded or reply.responses[0].response_range.count != count:
+            return 0
+        current: int = reply.header.revision
+        return current
 
     def _watch_opened(self, watch: EtcdWatch) -> None:
         self._watches.add(watch)

@@ -5,21 +5,36 @@ inclusive, ``prev_kv`` on) and one reader task, which it cancels and awaits on `
 cannot be abandoned half way without cancelling the whole gRPC call, hence the dedicated task.
 
 Progress notifications need care. A batch with no events promises that every event at or below
-its revision has been delivered, and etcd 3.4 answers a progress request from the stream's control
-channel, which can overtake events still queued for the watcher (etcd issue 15220, fixed in later
-releases), or arrive while a watcher that started in the past is still catching up. So an idle
-watch:
+its revision has been delivered, but etcd 3.4 answers a progress request from the stream's control
+channel with its current revision whatever the watcher has been sent (etcd issue 15220, fixed in
+later releases). The answer can overtake two kinds of events:
 
-1. waits until etcd has had time to finish any catch-up (:data:`SETTLE_SECONDS` after the watch
-   was created in the past or after the last batch that etcd's catch-up sent, recognisable by a
-   header revision beyond its last event);
-2. asks for progress and notes the revision R it is told;
-3. asks again, and only when that second answer arrives yields the empty batch at R: etcd's send
+- events already queued for a watcher that is in sync (in etcd's "synced" group);
+- events not yet sent to a watcher that is catching up. A watcher whose start revision is not
+  beyond etcd's revision when it is registered starts out of sync and is caught up by a loop that
+  runs every 100 ms (later when etcd is busy), which sends nothing if nothing in the range
+  changed. The created response cannot tell: its header is the revision etcd read *before*
+  registering the watcher, so a write landing in between leaves a watcher that seems to start
+  after the head catching up, its events some 100 ms away.
+
+So a watch counts as in sync only once it has received a batch of events spanning fewer revisions
+than etcd's catch-up limit (:data:`CATCH_UP_REVISIONS`): etcd sends such a batch only to a watcher
+in sync, or as the catch-up batch that puts the watcher in sync. Until then (a quiet range) a
+progress notification, idle or requested, is checked against the store instead of asked for: one
+read-only transaction tells whether the range still holds as many keys as at the last revision
+delivered and none written since (:meth:`EtcdBackend.unchanged_since
+<pocketkube.storage.etcd.EtcdBackend.unchanged_since>`), and only then is its revision yielded;
+otherwise the events are on their way, and the watch looks again :data:`CHECK_RETRY_SECONDS`
+later. (A key created and deleted again since then leaves no trace to find; should its events
+follow the notification, they are yielded late, with a warning, and the watch cache relists.) Once
+in sync, an idle watch:
+
+1. asks for progress and notes the revision R it is told;
+2. asks again, and only when that second answer arrives yields the empty batch at R: etcd's send
    loop has drained whatever was queued before the first answer by the time the second request
    reaches it, and the stream delivers in order.
 
-``request_progress()`` starts the same two-step probe at once instead of after
-``progress_interval`` of quiet (still not before the watch has settled).
+``request_progress()`` does the same at once instead of after ``progress_interval`` of quiet.
 """
 
 from __future__ import annotations
@@ -32,7 +47,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Final, Self
 
 from pocketkube.storage.backend import WatchBatch
-from pocketkube.storage.errors import Expired, StorageError, Unavailable
+from pocketkube.storage.errors import Expired, StorageError, TooLargeResourceVersion, Unavailable
 from pocketkube.storage.etcd_rpc import WatchReply, WatchStream
 
 if TYPE_CHECKING:
@@ -40,7 +55,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SETTLE_SECONDS = 0.3  # three rounds of etcd's 100 ms loop that syncs catching-up watchers
+# etcd's watchBatchMaxRevs: a catch-up response spanning this many revisions may have more behind.
+CATCH_UP_REVISIONS = 1000
+CHECK_RETRY_SECONDS = 0.1  # the period of etcd's loop that catches watchers up
 DEFAULT_MAX_PENDING = 10_000
 
 
@@ -81,6 +98,7 @@ class EtcdWatch:
         self._closed = False
         self._iterated = False
         self._progress_requested = False
+        self._counted: tuple[int, int] | None = None  # (revision, keys in the range then)
         self._stream: WatchStream | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -109,19 +127,23 @@ class EtcdWatch:
     async def _batches(self, stream: WatchStream) -> AsyncIterator[WatchBatch]:
         loop = asyncio.get_running_loop()
         created = False
+        in_sync = False  # etcd surely has the watcher in its synced group (module docstring)
         delivered = max(self._start - 1, 0)  # every event at or below it has been yielded
+        unchanged = 0  # a revision the range was checked unchanged at, to yield once idle
         probes = 0  # progress requests in flight: the first, then the confirming one
         probe_revision = 0
         probe_deadline = 0.0
-        quiet_since = settled_at = loop.time()
+        quiet_since = not_before = loop.time()
         while True:
             within: float | None = None
             if probes:
                 within = probe_deadline - loop.time()
+            elif unchanged:
+                within = 0.0  # after the replies already received
             elif created and self._progress_requested:
-                within = settled_at - loop.time()
+                within = not_before - loop.time()
             elif created and self._interval is not None:
-                within = max(quiet_since + self._interval, settled_at) - loop.time()
+                within = max(quiet_since + self._interval, not_before) - loop.time()
             reply = await self._next(within)
             if reply is None:
                 return
@@ -130,10 +152,21 @@ class EtcdWatch:
             if isinstance(reply, _Idle):
                 if probes:
                     raise Unavailable("etcd did not answer a watch progress request in time")
+                if unchanged:
+                    delivered, unchanged = max(delivered, unchanged), 0
+                    yield WatchBatch((), delivered)
+                    quiet_since = loop.time()
+                    continue
                 # A request made from now on may need a later revision than this probe's.
-                self._progress_requested = False
-                await stream.request_progress()
-                probes, probe_deadline = 1, loop.time() + self._backend.timeout
+                requested, self._progress_requested = self._progress_requested, False
+                if in_sync:
+                    await stream.request_progress()
+                    probes, probe_deadline = 1, loop.time() + self._backend.timeout
+                    continue
+                unchanged = await self._unchanged_since(delivered)
+                if not unchanged:  # events are on their way: look again after etcd's next round
+                    self._progress_requested = self._progress_requested or requested
+                    not_before = loop.time() + CHECK_RETRY_SECONDS
                 continue
             if reply.canceled:
                 raise self._cancellation(reply)
@@ -141,14 +174,11 @@ class EtcdWatch:
                 created, quiet_since = True, loop.time()
                 if not self._start:
                     delivered = reply.revision
-                elif self._start <= reply.revision:
-                    settled_at = loop.time() + SETTLE_SECONDS
                 continue
             if reply.events:
                 revision = reply.events[-1].revision
-                if reply.revision > revision:
-                    # Sent by etcd's catch-up, which may still have more to send.
-                    settled_at = loop.time() + SETTLE_SECONDS
+                if len({event.revision for event in reply.events}) < CATCH_UP_REVISIONS:
+                    in_sync = True
                 if revision <= delivered:
                     log.warning("etcd delivered revision %d after progress %d", revision, delivered)
                 delivered = max(delivered, revision)
@@ -166,6 +196,22 @@ class EtcdWatch:
             delivered = max(delivered, probe_revision)
             yield WatchBatch((), delivered)
             quiet_since = loop.time()
+
+    async def _unchanged_since(self, delivered: int) -> int:
+        """The store's current revision if nothing in the range changed after ``delivered``,
+        else 0 (also while ``delivered`` is still in the future)."""
+        counted = self._counted
+        if counted is not None and counted[0] == delivered:
+            count = counted[1]
+        else:
+            try:
+                count = await self._backend.range_count(self._key, self._range_end, delivered)
+            except TooLargeResourceVersion:
+                return 0
+        current = await self._backend.unchanged_since(self._key, self._range_end, delivered, count)
+        if current:
+            self._counted = (current, count)
+        return current
 
     def _cancellation(self, reply: WatchReply) -> StorageError:
         if reply.compact_revision:

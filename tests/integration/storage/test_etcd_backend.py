@@ -341,6 +341,51 @@ async def test_idle_watch_sends_progress_batches(etcd: EtcdBackend) -> None:
         assert progress.revision >= after
 
 
+async def test_progress_never_overtakes_a_watcher_catching_up(etcd: EtcdBackend) -> None:
+    """A watcher starting in the past is out of sync in etcd until its catch-up loop comes round,
+    while etcd 3.4 answers progress requests at once: the watch checks the store instead."""
+    start = await etcd.current_revision() + 1
+    written = [await etcd.create(f"/cu/{i}", b"x") for i in range(3)]
+    elsewhere = await etcd.create("/elsewhere", b"y")
+    async with etcd.watch("/cu/", start_revision=start, progress_interval=60) as watch:
+        watch.request_progress()
+        batches: list[WatchBatch] = []
+        async with asyncio.timeout(10):
+            async for batch in watch:
+                batches.append(batch)
+                if not batch.events:
+                    break
+    assert [e.revision for e in flatten(batches)] == written
+    assert batches[-1].revision >= elsewhere
+
+
+async def test_unchanged_since(etcd: EtcdBackend) -> None:
+    begin, end = etcd.codec.span("/u/")
+    assert await etcd.unchanged_since(begin, end, 0, 0) == await etcd.current_revision()
+    a = await etcd.create("/u/a", b"1")
+    b = await etcd.create("/u/b", b"1")
+    assert [await etcd.range_count(begin, end, r) for r in (0, a - 1, a, b)] == [0, 0, 1, 2]
+    assert await etcd.unchanged_since(begin, end, a, 1) == 0  # b was created after a
+    elsewhere = await etcd.create("/elsewhere", b"x")
+    assert await etcd.unchanged_since(begin, end, b, 2) == elsewhere
+    assert await etcd.unchanged_since(begin, end, b, 3) == 0  # not the count given
+    updated = await etcd.update("/u/a", b"2", expected_revision=a)
+    assert await etcd.unchanged_since(begin, end, b, 2) == 0
+    assert await etcd.unchanged_since(begin, end, updated, 2) == updated
+    deleted, _ = await etcd.delete("/u/b")
+    assert await etcd.unchanged_since(begin, end, updated, 2) == 0  # one key fewer
+    assert await etcd.unchanged_since(begin, end, deleted, 1) == deleted
+    created = await etcd.create("/u/c", b"1")
+    deleted, _ = await etcd.delete("/u/a")
+    assert await etcd.range_count(begin, end, created - 1) == 1
+    assert await etcd.unchanged_since(begin, end, created - 1, 1) == 0  # as many, but others
+    await etcd.compact(deleted)
+    with pytest.raises(Expired):
+        await etcd.range_count(begin, end, updated)
+    with pytest.raises(TooLargeResourceVersion):
+        await etcd.range_count(begin, end, deleted + 100)
+
+
 async def test_watch_from_compacted_revision_is_expired(etcd: EtcdBackend) -> None:
     first = await etcd.create("/c/a", b"1")
     second = await etcd.update("/c/a", b"2", expected_revision=first)

@@ -1,6 +1,7 @@
 """Consistent reads (resourceVersion unset) from the watch cache, on the in-memory backend.
 
-Against SQLite and a real etcd too: tests/integration/storage/test_consistent_reads.py.
+Against SQLite and a real etcd too: tests/integration/storage/test_consistent_reads.py. What a
+real etcd 3.4 does only now and then is made to happen here with a fake of it (etcd34.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import time
 
 import pytest
 
-from pocketkube.storage.errors import TooLargeResourceVersion
+from pocketkube.storage.cache_watcher import CloseReason
+from pocketkube.storage.errors import TooLargeResourceVersion, Unavailable
 from pocketkube.storage.interface import (
     EventType,
     ListOptions,
@@ -21,7 +23,19 @@ from pocketkube.storage.interface import (
 )
 from pocketkube.storage.memory import MemoryBackend
 from pocketkube.storage.store import INITIAL_EVENTS_END, KVStorage
-from tests.unit.storage.test_cacher import PREFIX, bump, cacher, key, pod, summary, take, web
+from tests.unit.storage.etcd34 import Etcd34
+from tests.unit.storage.test_cacher import (
+    PREFIX,
+    bump,
+    cacher,
+    key,
+    pod,
+    registered,
+    summary,
+    take,
+    until,
+    web,
+)
 
 
 class Spy(KVStorage):
@@ -177,3 +191,83 @@ async def test_legacy_watch_without_resource_version_still_starts(spy: Spy) -> N
         spy.ahead = 1000  # no consistent state in time: the cache's own state, as upstream
         async with cache.watch(PREFIX, WatchOptions()) as w:
             assert summary(await take(w, 1)) == [("ADDED", "a", 1)]
+
+
+CONFIGMAPS = "/registry/configmaps/default/"
+
+
+def configmap(name: str) -> dict[str, object]:
+    return {"kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}}
+
+
+async def etcd_with_pods_written_while_the_cache_registers_its_watch() -> tuple[Etcd34, KVStorage]:
+    """etcd 3.4 where three pods are written after the cache's list, while etcd registers the
+    cache's watch: the watcher starts out of sync (its events come with etcd's next round of
+    catching up, :meth:`Etcd34.catch_up`), yet its created reply shows the revision before them,
+    and progress requests are answered with the newest revision at once."""
+    etcd = Etcd34()
+    storage = KVStorage(etcd)
+    await storage.create(CONFIGMAPS + "before", configmap("before"))
+
+    async def create_pods() -> None:
+        for i in range(3):
+            await storage.create(key(f"p{i}"), pod(f"p{i}"))
+
+    etcd.before_registering = create_pods
+    return etcd, storage
+
+
+async def test_watch_list_waits_for_the_events_of_a_cache_watch_still_catching_up() -> None:
+    """tests/integration/storage/test_consistent_reads.py::test_watch_list_starts_from_the_
+    latest_state[etcd] once sent an initial-events-end bookmark with no pods before it."""
+    etcd, storage = await etcd_with_pods_written_while_the_cache_registers_its_watch()
+    async with cacher(storage, progress_interval=60, bookmark_interval=60) as cache:
+        await until(lambda: bool(etcd.streams))
+        elsewhere = await storage.create(CONFIGMAPS + "cm", configmap("cm"))
+        opts = WatchOptions(send_initial_events=True, bookmarks=True)
+        async with cache.watch(PREFIX, opts) as w:
+            first = asyncio.create_task(take(w, 1))
+            await until(lambda: first.done() or etcd.checks_failed >= 2)
+            assert not first.done(), "the watch-list started before the pods reached the cache"
+            etcd.catch_up()
+            events = [*await first, *await take(w, 3)]
+    assert summary(events[:3]) == [("ADDED", "p0", 2), ("ADDED", "p1", 3), ("ADDED", "p2", 4)]
+    assert events[3].type is EventType.BOOKMARK
+    assert events[3].object["metadata"]["annotations"] == {INITIAL_EVENTS_END: "true"}
+    assert events[3].resource_version >= int(elsewhere["metadata"]["resourceVersion"])
+    assert cache.statistics()["relists"] == 0
+
+
+async def test_a_consistent_list_waits_for_a_cache_watch_still_catching_up() -> None:
+    etcd, storage = await etcd_with_pods_written_while_the_cache_registers_its_watch()
+    async with cacher(storage, progress_interval=60) as cache:
+        await until(lambda: bool(etcd.streams))
+        listing = asyncio.create_task(cache.get_list(PREFIX, ListOptions()))
+        await until(lambda: listing.done() or etcd.checks_failed >= 2)
+        assert not listing.done(), "the list was served before the pods reached the cache"
+        etcd.catch_up()
+        listed = await listing
+        assert (names(listed), listed.resource_version) == (["p0", "p1", "p2"], "4")
+        assert cache.statistics()["consistent_reads"] == 1
+
+
+async def test_an_event_behind_an_announced_revision_makes_the_cache_relist() -> None:
+    """Should the underlying watch announce a revision before an event at or below it (as one
+    trusting etcd 3.4's progress answers would), the cache cannot apply that event any more: it
+    relists and ends its watchers, which resume or relist on their own."""
+    etcd, storage = await etcd_with_pods_written_while_the_cache_registers_its_watch()
+    etcd.lie = True
+    async with cacher(storage, progress_interval=60) as cache:
+        await until(lambda: bool(etcd.streams))
+        wrong = await cache.get_list(PREFIX, ListOptions())
+        assert (names(wrong), wrong.resource_version) == ([], "4")  # the lie at work
+        async with cache.watch(PREFIX, WatchOptions(resource_version="4")) as w:
+            reading = asyncio.create_task(take(w, 1))
+            await registered(cache, 1)
+            etcd.catch_up()
+            with pytest.raises(Unavailable):
+                await reading
+            assert w.closed_reason is CloseReason.RELIST  # type: ignore[attr-defined]
+        await until(lambda: cache.statistics()["relists"] == 1)
+        listed = await cache.get_list(PREFIX, ListOptions(resource_version="0"))
+        assert (names(listed), listed.resource_version) == (["p0", "p1", "p2"], "4")
