@@ -50,6 +50,7 @@ from pocketkube.storage.interface import Obj
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 3.0
+BACKLOG = 1024  # connections the kernel queues before accept(): bursts of clients, slowloris
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 PUBLIC_PATHS = frozenset({"/version", "/version/", "/healthz", "/livez", "/readyz"})
@@ -64,6 +65,15 @@ class APIServerConfig:
     advertise_host: str = "127.0.0.1"
     kubeconfig_path: Path | None = None
     service_cidr: str = DEFAULT_SERVICE_CIDR
+    # Bounds on clients that connect and never finish (slowloris): a TLS handshake must be done
+    # within tls_handshake_timeout, and a request's header must have arrived header_timeout after
+    # the connection opened or its previous response ended. Upstream has ReadHeaderTimeout 32 s
+    # (which bounds its handshake too) and IdleTimeout 90 s; aiohttp has one timer for both
+    # header and idle time, so an idle kept-alive connection is closed after 32 s here. Closing
+    # a connection waits at most tls_shutdown_timeout for the client to take what is left.
+    tls_handshake_timeout: float = 10.0
+    header_timeout: float = 32.0
+    tls_shutdown_timeout: float = 10.0
 
 
 class APIServer:
@@ -78,6 +88,7 @@ class APIServer:
         self.crds = CRDServer(self)
         self.admission = new_chain(RegistryReader(self.registries))
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self.pki: PKI | None = None
         self.port = config.port
         self.authenticators = AuthenticatorChain([client_certificate])
@@ -105,25 +116,33 @@ class APIServer:
         )
         self._routes(app)
         # handler_cancellation: a watch whose client went away must end, not wait for events.
+        # keepalive_timeout: aiohttp's timer runs from the connection's start (and from each
+        # response's end) and closes the connection if no complete request header came by then;
+        # it never interrupts a request being handled, so watches are not cut.
         self._runner = web.AppRunner(
             app,
             access_log=None,
             handle_signals=False,
             handler_cancellation=True,
             shutdown_timeout=SHUTDOWN_TIMEOUT,
+            keepalive_timeout=self.config.header_timeout,
         )
         await self._runner.setup()
+        assert self._runner.server is not None
         context: ssl.SSLContext = server_ssl_context(self.pki)
-        site = web.TCPSite(
-            self._runner,
+        # Listening without a TCPSite, which cannot pass the TLS handshake timeout on; the
+        # runner still owns the connections (and closes them in cleanup()).
+        self._listener = await asyncio.get_running_loop().create_server(
+            self._runner.server,
             self.config.bind_address,
             self.config.port,
-            ssl_context=context,
+            ssl=context,
+            ssl_handshake_timeout=self.config.tls_handshake_timeout,
+            ssl_shutdown_timeout=self.config.tls_shutdown_timeout,
+            backlog=BACKLOG,
         )
-        await site.start()
-        server = site._server
-        if self.config.port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        if self.config.port == 0 and self._listener.sockets:
+            self.port = self._listener.sockets[0].getsockname()[1]
         await self._publish_kubernetes_service()
         await asyncio.to_thread(
             write_kubeconfig,
@@ -137,9 +156,9 @@ class APIServer:
     async def close(self) -> None:
         """Stop listening, end every open watch (closing the caches), then the connections."""
         runner, self._runner = self._runner, None
-        if runner is not None:
-            for site in list(runner.sites):
-                await site.stop()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()  # not wait_closed(): that waits for connections cleanup() closes
         await self.hub.close()
         if runner is not None:
             await runner.cleanup()
