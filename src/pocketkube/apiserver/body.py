@@ -62,6 +62,15 @@ def _too_large(limit: int) -> str:
 def parse_document(raw: bytes, kind: str) -> Any:
     """``raw`` as JSON (or YAML when ``kind`` is YAML / apply-patch), or a 400 Status."""
     if kind in (YAML, APPLY_PATCH):
+        if raw.lstrip()[:1] in (b"{", b"["):
+            # JSON is YAML, and what kubectl and client libraries send even as apply-patch+yaml:
+            # the C parser first, the pure-Python YAML one only for what is not JSON.
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return _parse_yaml(raw)
+            _check_depth(doc)
+            return doc
         return _parse_yaml(raw)
     try:
         doc = orjson.loads(raw)
