@@ -219,12 +219,6 @@ class FieldSet:
     # -- set algebra ---------------------------------------------------------------------------
     # Sets are not changed once built (`insert` and `child` only build fresh ones), so the
     # results below share unchanged subtrees with their operands instead of copying them.
-    def copy(self) -> FieldSet:
-        out = FieldSet()
-        out.member = self.member
-        out.children = {k: v.copy() for k, v in self.children.items()}
-        return out
-
     def without(self, elements: Iterable[str]) -> FieldSet:
         """This set without the given children (and what lies below them)."""
         out = FieldSet()
