@@ -62,7 +62,7 @@ def control_plane_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _run(**kwargs: Any) -> None:
+def _run(*, scheduler: bool = False, scheduler_config: Path | None = None, **kwargs: Any) -> None:
     from pocketkube.cli.server import ServerOptions, run_server
 
     options = ServerOptions(
@@ -77,6 +77,8 @@ def _run(**kwargs: Any) -> None:
         port=kwargs["port"],
         tls_sans=tuple(kwargs["tls_sans"]),
         advertise_address=kwargs["advertise_address"],
+        scheduler=scheduler,
+        scheduler_config=scheduler_config.absolute() if scheduler_config else None,
     )
     try:
         asyncio.run(run_server(options))
@@ -88,9 +90,45 @@ def _run(**kwargs: Any) -> None:
 
 @main.command()
 @control_plane_options
-def server(**kwargs: Any) -> None:
-    """Run the whole control plane in one process."""
-    _run(**kwargs)
+@click.option(
+    "--disable-scheduler", is_flag=True, help="Do not start the scheduler beside the API server."
+)
+@click.option(
+    "--scheduler-config",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="A KubeSchedulerConfiguration file for the scheduler.",
+)
+def server(disable_scheduler: bool, scheduler_config: Path | None, **kwargs: Any) -> None:
+    """Run the whole control plane: the API server, and the scheduler as its own process."""
+    _run(scheduler=not disable_scheduler, scheduler_config=scheduler_config, **kwargs)
+
+
+@main.command()
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The kubeconfig with the scheduler's identity (or clientConnection.kubeconfig).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="A KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1) file.",
+)
+def scheduler(kubeconfig: Path | None, config_path: Path | None) -> None:
+    """Run kube-scheduler against an API server."""
+    from pocketkube.scheduler.app import run_scheduler
+    from pocketkube.scheduler.config import ConfigError
+
+    try:
+        asyncio.run(run_scheduler(kubeconfig=kubeconfig, config_path=config_path))
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pocketkube.apiserver.app import APIServer, APIServerConfig
+from pocketkube.cli.components import ComponentProcess, component_kubeconfig
 from pocketkube.storage.compactor import Compactor
 from pocketkube.storage.factory import EtcdTLS, open_backend
 from pocketkube.tuning import freeze_startup_objects, tune_gc
@@ -32,6 +33,9 @@ class ServerOptions:
     port: int = 6443
     tls_sans: tuple[str, ...] = ()
     advertise_address: str = "127.0.0.1"
+    # Components started beside the API server (``pocketkube server``; ``apiserver`` has none).
+    scheduler: bool = False
+    scheduler_config: Path | None = None
 
 
 def prepare_data_dir(data_dir: Path) -> None:
@@ -76,13 +80,34 @@ async def run_server(options: ServerOptions) -> None:
             "&& kubectl get namespaces",
             flush=True,
         )
+        components = await _components(options, apiserver)
         async with asyncio.TaskGroup() as group:
-            compactor_task = group.create_task(Compactor(backend=backend).run())
+            tasks = [group.create_task(Compactor(backend=backend).run())]
+            tasks += [group.create_task(component.run()) for component in components]
             await stop.wait()
-            compactor_task.cancel()
+            for task in tasks:
+                task.cancel()
     finally:
         with contextlib.suppress(Exception):
             await apiserver.close()
         with contextlib.suppress(Exception):
             await backend.close()
         print("pocketkube: stopped", flush=True)
+
+
+async def _components(options: ServerOptions, apiserver: APIServer) -> list[ComponentProcess]:
+    """The child processes to run, each with its own kubeconfig in the data directory."""
+    if not options.scheduler or apiserver.pki is None:
+        return []
+    kubeconfig = await asyncio.to_thread(
+        component_kubeconfig,
+        data_dir=options.data_dir,
+        pki=apiserver.pki,
+        server_url=apiserver.url,
+        name="scheduler",
+        user="system:kube-scheduler",
+    )
+    args = ["scheduler", "--kubeconfig", str(kubeconfig)]
+    if options.scheduler_config is not None:
+        args += ["--config", str(options.scheduler_config)]
+    return [ComponentProcess(name="scheduler", args=args)]

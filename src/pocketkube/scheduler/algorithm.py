@@ -1,0 +1,203 @@
+"""One pod's scheduling decision: which nodes fit, how they score, which one wins.
+
+Upstream's ``schedulePod``: PreFilter, then Filter over the nodes starting where the previous
+cycle stopped and stopping once enough feasible nodes were found (``percentageOfNodesToScore``),
+then PreScore/Score over those, and the highest total wins (ties broken at random). A pod that
+fits nowhere raises ``FitError``, whose message is the aggregated reason users read in
+``FailedScheduling``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pocketkube.scheduler.framework.cyclestate import CycleState
+from pocketkube.scheduler.framework.runtime import Framework
+from pocketkube.scheduler.framework.status import Code, Status
+from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
+
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+NO_NODES_AVAILABLE = "no nodes available to schedule pods"
+
+
+class NoNodesAvailable(Exception):
+    def __str__(self) -> str:
+        return NO_NODES_AVAILABLE
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    node_statuses: dict[str, Status] = field(default_factory=dict)
+    unschedulable_plugins: set[str] = field(default_factory=set)
+    pending_plugins: set[str] = field(default_factory=set)
+    pre_filter_message: str = ""
+    post_filter_message: str = ""
+
+
+class FitError(Exception):
+    """No node fits ``pod``; ``str()`` is upstream's aggregated message."""
+
+    def __init__(self, pod: PodInfo, num_all_nodes: int, diagnosis: Diagnosis) -> None:
+        super().__init__()
+        self.pod = pod
+        self.num_all_nodes = num_all_nodes
+        self.diagnosis = diagnosis
+
+    def __str__(self) -> str:
+        message = f"0/{self.num_all_nodes} nodes are available:"
+        if self.diagnosis.pre_filter_message:
+            message += f" {self.diagnosis.pre_filter_message}."
+        else:
+            reasons: Counter[str] = Counter()
+            for status in self.diagnosis.node_statuses.values():
+                reasons.update(status.reasons)
+            histogram = sorted(f"{count} {reason}" for reason, count in reasons.items())
+            if histogram:
+                message += f" {', '.join(histogram)}."
+        if self.diagnosis.post_filter_message:
+            message += f" {self.diagnosis.post_filter_message}."
+        return message
+
+
+@dataclass(slots=True)
+class ScheduleResult:
+    suggested_host: str
+    evaluated_nodes: int
+    feasible_nodes: int
+
+
+def num_feasible_nodes_to_find(num_all_nodes: int, percentage: int | None) -> int:
+    """How many feasible nodes are enough (upstream's adaptive percentageOfNodesToScore)."""
+    if num_all_nodes < MIN_FEASIBLE_NODES_TO_FIND:
+        return num_all_nodes
+    if percentage is None or percentage == 0:
+        percentage = max(50 - num_all_nodes // 125, MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
+    if percentage >= 100:
+        return num_all_nodes
+    return max(num_all_nodes * percentage // 100, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+class Algorithm:
+    """Keeps the rotating start index between cycles; otherwise stateless."""
+
+    def __init__(self, *, rng: random.Random | None = None) -> None:
+        self.next_start_node_index = 0
+        self._rng = rng or random.Random()
+
+    def schedule(self, framework: Framework, state: CycleState, pod: PodInfo) -> ScheduleResult:
+        nodes = framework.handle.snapshot.list()
+        if not nodes:
+            raise NoNodesAvailable()
+        feasible, diagnosis = self.find_nodes_that_fit(framework, state, pod)
+        if not feasible:
+            raise FitError(pod, len(nodes), diagnosis)
+        if len(feasible) == 1:
+            return ScheduleResult(feasible[0].name, 1 + len(diagnosis.node_statuses), 1)
+        totals = self.prioritize(framework, state, pod, feasible)
+        host = self.select_host(totals)
+        return ScheduleResult(host, len(feasible) + len(diagnosis.node_statuses), len(feasible))
+
+    def find_nodes_that_fit(
+        self, framework: Framework, state: CycleState, pod: PodInfo
+    ) -> tuple[list[NodeInfo], Diagnosis]:
+        diagnosis = Diagnosis()
+        all_nodes = framework.handle.snapshot.list()
+        result, status = framework.run_pre_filter_plugins(state, pod)
+        if status is not None and not status.success:
+            if not status.rejected:
+                raise RuntimeError(status.message())
+            # Every node fails with the PreFilter's status (upstream).
+            diagnosis.pre_filter_message = status.message()
+            diagnosis.unschedulable_plugins.add(status.plugin)
+            for node in all_nodes:
+                diagnosis.node_statuses[node.name] = status
+            return [], diagnosis
+        nominated = str((pod.pod.get("status") or {}).get("nominatedNodeName") or "")
+        if nominated:
+            nominated_node = framework.handle.snapshot.get(nominated)
+            if nominated_node is not None:
+                status = framework.run_filter_plugins_with_nominated_pods(
+                    state, pod, nominated_node
+                )
+                if status.success:
+                    return [nominated_node], diagnosis
+        candidates: Sequence[NodeInfo] = all_nodes
+        if result is not None and result.node_names is not None:
+            candidates = [n for n in all_nodes if n.name in result.node_names]
+            for node in all_nodes:
+                if node.name not in result.node_names:
+                    diagnosis.node_statuses[node.name] = Status(
+                        Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
+                        ["node(s) didn't satisfy plugin(s) from PreFilter"],
+                    )
+        return self._filter(framework, state, pod, candidates, diagnosis), diagnosis
+
+    def _filter(
+        self,
+        framework: Framework,
+        state: CycleState,
+        pod: PodInfo,
+        nodes: Sequence[NodeInfo],
+        diagnosis: Diagnosis,
+    ) -> list[NodeInfo]:
+        count = len(nodes)
+        if count == 0:
+            return []
+        wanted = num_feasible_nodes_to_find(count, framework.percentage_of_nodes_to_score)
+        feasible: list[NodeInfo] = []
+        has_filters = bool(framework.points["filter"])
+        has_nominated = bool(getattr(framework.handle, "has_nominated_pods", lambda: True)())
+        start = self.next_start_node_index % count
+        processed = 0
+        for offset in range(count):
+            node = nodes[(start + offset) % count]
+            processed += 1
+            if has_filters:
+                if has_nominated:
+                    status = framework.run_filter_plugins_with_nominated_pods(state, pod, node)
+                else:
+                    status = framework.run_filter_plugins(state, pod, node)
+                if not status.success:
+                    if status.code == Code.ERROR:
+                        raise RuntimeError(status.message())
+                    diagnosis.node_statuses[node.name] = status
+                    if status.code == Code.PENDING:
+                        diagnosis.pending_plugins.add(status.plugin)
+                    else:
+                        diagnosis.unschedulable_plugins.add(status.plugin)
+                    continue
+            feasible.append(node)
+            if len(feasible) >= wanted:
+                break
+        self.next_start_node_index = (start + processed) % count
+        return feasible
+
+    def prioritize(
+        self, framework: Framework, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> list[tuple[str, int]]:
+        if not framework.points["score"]:
+            return [(n.name, 1) for n in nodes]
+        status = framework.run_pre_score_plugins(state, pod, nodes)
+        if status is not None and not status.success:
+            raise RuntimeError(status.message())
+        totals, status = framework.run_score_plugins(state, pod, nodes)
+        if status is not None and not status.success:
+            raise RuntimeError(status.message())
+        return [(t.name, t.total) for t in totals]
+
+    def select_host(self, totals: Sequence[tuple[str, int]]) -> str:
+        """The best total; among equals, each is picked with equal chance (reservoir)."""
+        best_name, best_score = totals[0]
+        ties = 1
+        for name, score in totals[1:]:
+            if score > best_score:
+                best_name, best_score, ties = name, score, 1
+            elif score == best_score:
+                ties += 1
+                if self._rng.randrange(ties) == 0:
+                    best_name = name
+        return best_name

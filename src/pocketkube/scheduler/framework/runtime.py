@@ -1,0 +1,363 @@
+"""One profile's plugins, run in order for one pod (upstream's frameworkruntime).
+
+The framework sorts a profile's plugins into extension points once, then runs them for each
+scheduling cycle: PreFilter (possibly narrowing the candidate nodes), Filter per node (first
+rejection wins), PostFilter when no node fits, PreScore and Score (normalized, weighted and
+summed per node), Reserve, Permit, and in the binding cycle PreBind, Bind and PostBind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pocketkube.scheduler.framework.cyclestate import CycleState
+from pocketkube.scheduler.framework.interface import (
+    MAX_NODE_SCORE,
+    MIN_NODE_SCORE,
+    ClusterEvent,
+    Handle,
+    NodeScore,
+    PostFilterResult,
+    PreFilterResult,
+    QueuedPodInfo,
+)
+from pocketkube.scheduler.framework.status import Code, Status, error, unresolvable
+from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
+
+log = logging.getLogger(__name__)
+
+POINTS = (
+    "pre_enqueue",
+    "queue_sort",
+    "pre_filter",
+    "filter",
+    "post_filter",
+    "pre_score",
+    "score",
+    "reserve",
+    "permit",
+    "pre_bind",
+    "bind",
+    "post_bind",
+)
+# The method that marks a plugin as implementing each point.
+_METHODS = {
+    "pre_enqueue": "pre_enqueue",
+    "queue_sort": "less",
+    "pre_filter": "pre_filter",
+    "filter": "filter",
+    "post_filter": "post_filter",
+    "pre_score": "pre_score",
+    "score": "score",
+    "reserve": "reserve",
+    "permit": "permit",
+    "pre_bind": "pre_bind",
+    "bind": "bind",
+    "post_bind": "post_bind",
+}
+
+
+def implements(plugin: Any, point: str) -> bool:
+    return callable(getattr(plugin, _METHODS[point], None))
+
+
+@dataclass(slots=True)
+class PluginScores:
+    """A node's total and its per-plugin scores (weighted), for the chosen-host log."""
+
+    name: str
+    total: int = 0
+    scores: dict[str, int] = field(default_factory=dict)
+
+
+class WaitingPod:
+    """A pod held at Permit until every waiting plugin allows it, or one rejects it."""
+
+    def __init__(self, pod: PodInfo, plugins: Mapping[str, float]) -> None:
+        self.pod = pod
+        self.pending = dict(plugins)
+        self.result: Status | None = None
+        self._done = asyncio.Event()
+
+    def allow(self, plugin: str) -> None:
+        self.pending.pop(plugin, None)
+        if not self.pending:
+            self.result = Status()
+            self._done.set()
+
+    def reject(self, plugin: str, message: str) -> None:
+        self.result = Status(Code.UNSCHEDULABLE, [message], plugin)
+        self._done.set()
+
+    async def wait(self) -> Status:
+        timeout = min(self.pending.values()) if self.pending else 0
+        try:
+            await asyncio.wait_for(self._done.wait(), timeout)
+        except TimeoutError:
+            plugin = min(self.pending, key=lambda p: self.pending[p])
+            return Status(
+                Code.UNSCHEDULABLE,
+                [f"rejected due to timeout after waiting {timeout}s at plugin {plugin}"],
+                plugin,
+            )
+        return self.result or Status()
+
+
+class Framework:
+    """The plugins of one profile, by extension point, with their score weights."""
+
+    def __init__(
+        self,
+        *,
+        profile_name: str,
+        plugins: Mapping[str, Sequence[Any]],
+        weights: Mapping[str, int],
+        handle: Handle,
+        percentage_of_nodes_to_score: int | None = None,
+    ) -> None:
+        self.profile_name = profile_name
+        self.handle = handle
+        self.points: dict[str, list[Any]] = {p: list(plugins.get(p, ())) for p in POINTS}
+        self.weights = dict(weights)
+        self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
+        self.waiting_pods: dict[str, WaitingPod] = {}
+        sort = self.points["queue_sort"]
+        if len(sort) != 1:
+            raise ValueError(f"profile {profile_name!r} needs exactly one queue sort plugin")
+        if not self.points["bind"]:
+            raise ValueError(f"profile {profile_name!r} needs at least one bind plugin")
+
+    # -- queue ------------------------------------------------------------------------------
+    def less(self, a: QueuedPodInfo, b: QueuedPodInfo) -> bool:
+        return bool(self.points["queue_sort"][0].less(a, b))
+
+    def run_pre_enqueue_plugins(self, pod: PodInfo) -> Status | None:
+        for plugin in self.points["pre_enqueue"]:
+            status: Status | None = plugin.pre_enqueue(pod)
+            if status is not None and not status.success:
+                return status.with_plugin(plugin.name)
+        return None
+
+    def events_to_register(self) -> dict[str, list[ClusterEvent]]:
+        events: dict[str, list[ClusterEvent]] = {}
+        for point in ("pre_enqueue", "pre_filter", "filter", "reserve", "permit"):
+            for plugin in self.points[point]:
+                register = getattr(plugin, "events_to_register", None)
+                if callable(register) and plugin.name not in events:
+                    events[plugin.name] = list(register())
+        return events
+
+    # -- filtering --------------------------------------------------------------------------
+    def run_pre_filter_plugins(
+        self, state: CycleState, pod: PodInfo
+    ) -> tuple[PreFilterResult | None, Status | None]:
+        nodes = self.handle.snapshot.list()
+        result: PreFilterResult | None = None
+        narrowed_by: list[str] = []
+        for plugin in self.points["pre_filter"]:
+            plugin_result, status = plugin.pre_filter(state, pod, nodes)
+            if status is not None and status.code == Code.SKIP:
+                state.skip_filter.add(plugin.name)
+                continue
+            if status is not None and not status.success:
+                status.with_plugin(plugin.name)
+                if status.code == Code.ERROR:
+                    status.reasons = [
+                        f"running PreFilter plugin {plugin.name!r}: {status.message()}"
+                    ]
+                return None, status
+            if plugin_result is not None and plugin_result.node_names is not None:
+                narrowed_by.append(plugin.name)
+                result = plugin_result if result is None else result.merge(plugin_result)
+                if not result.node_names:
+                    message = (
+                        f"node(s) didn't satisfy plugin(s) {narrowed_by}"
+                        if len(narrowed_by) > 1
+                        else f"node(s) didn't satisfy plugin {narrowed_by[0]}"
+                    )
+                    return None, unresolvable(message).with_plugin(plugin.name)
+        return result, None
+
+    def run_filter_plugins(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        for plugin in self.points["filter"]:
+            if plugin.name in state.skip_filter:
+                continue
+            status: Status | None = plugin.filter(state, pod, node)
+            if status is not None and not status.success:
+                if status.code == Code.ERROR:
+                    status.reasons = [f"running {plugin.name!r} filter plugin: {status.message()}"]
+                return status.with_plugin(plugin.name)
+        return Status()
+
+    def run_filter_plugins_with_nominated_pods(
+        self, state: CycleState, pod: PodInfo, node: NodeInfo
+    ) -> Status:
+        """Filter as if pods nominated to ``node`` with at least ``pod``'s priority were there
+        (they will be once they are bound), then without them, as upstream."""
+        nominated = [
+            p
+            for p in self.handle.nominated_pods_for_node(node.name)
+            if p.priority >= pod.priority and p.key != pod.key
+        ]
+        if nominated:
+            with_nominated = node.clone()
+            nominated_state = state.clone()
+            for other in nominated:
+                with_nominated.add_pod(other)
+                status = self.run_pre_filter_extension_add_pod(
+                    nominated_state, pod, other, with_nominated
+                )
+                if status is not None and not status.success:
+                    return status
+            status = self.run_filter_plugins(nominated_state, pod, with_nominated)
+            if not status.success:
+                return status
+        return self.run_filter_plugins(state, pod, node)
+
+    def run_pre_filter_extension_add_pod(
+        self, state: CycleState, pod: PodInfo, to_add: PodInfo, node: NodeInfo
+    ) -> Status | None:
+        for plugin in self.points["pre_filter"]:
+            if plugin.name in state.skip_filter or not callable(getattr(plugin, "add_pod", None)):
+                continue
+            status: Status | None = plugin.add_pod(state, pod, to_add, node)
+            if status is not None and not status.success:
+                return status.with_plugin(plugin.name)
+        return None
+
+    def run_pre_filter_extension_remove_pod(
+        self, state: CycleState, pod: PodInfo, to_remove: PodInfo, node: NodeInfo
+    ) -> Status | None:
+        for plugin in self.points["pre_filter"]:
+            if plugin.name in state.skip_filter or not callable(
+                getattr(plugin, "remove_pod", None)
+            ):
+                continue
+            status: Status | None = plugin.remove_pod(state, pod, to_remove, node)
+            if status is not None and not status.success:
+                return status.with_plugin(plugin.name)
+        return None
+
+    async def run_post_filter_plugins(
+        self, state: CycleState, pod: PodInfo, statuses: Mapping[str, Status]
+    ) -> tuple[PostFilterResult | None, Status]:
+        reasons: list[str] = []
+        for plugin in self.points["post_filter"]:
+            result, status = await plugin.post_filter(state, pod, statuses)
+            if status.success:
+                return result, status
+            if status.code == Code.ERROR:
+                return None, status.with_plugin(plugin.name)
+            reasons.extend(status.reasons)
+        return None, Status(Code.UNSCHEDULABLE, reasons)
+
+    # -- scoring ----------------------------------------------------------------------------
+    def run_pre_score_plugins(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Status | None:
+        for plugin in self.points["pre_score"]:
+            status: Status | None = plugin.pre_score(state, pod, nodes)
+            if status is not None and status.code == Code.SKIP:
+                state.skip_score.add(plugin.name)
+            elif status is not None and not status.success:
+                return status.with_plugin(plugin.name)
+        return None
+
+    def run_score_plugins(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> tuple[list[PluginScores], Status | None]:
+        totals = [PluginScores(n.name) for n in nodes]
+        for plugin in self.points["score"]:
+            if plugin.name in state.skip_score:
+                continue
+            scores: list[NodeScore] = []
+            for node in nodes:
+                score, status = plugin.score(state, pod, node)
+                if status is not None and not status.success:
+                    return [], error(
+                        f"running Score plugin {plugin.name!r}: {status.message()}"
+                    ).with_plugin(plugin.name)
+                scores.append(NodeScore(node.name, score))
+            normalize = getattr(plugin, "normalize_score", None)
+            if callable(normalize):
+                status = normalize(state, pod, scores)
+                if status is not None and not status.success:
+                    return [], status.with_plugin(plugin.name)
+            weight = self.weights.get(plugin.name, 1)
+            for total, node_score in zip(totals, scores, strict=True):
+                if not MIN_NODE_SCORE <= node_score.score <= MAX_NODE_SCORE:
+                    return [], error(
+                        f"plugin {plugin.name!r} returns an invalid score {node_score.score}, "
+                        f"it should in the range of [{MIN_NODE_SCORE}, {MAX_NODE_SCORE}] "
+                        "after normalizing"
+                    )
+                weighted = node_score.score * weight
+                total.scores[plugin.name] = weighted
+                total.total += weighted
+        return totals, None
+
+    # -- reserving and binding --------------------------------------------------------------
+    def run_reserve_plugins_reserve(
+        self, state: CycleState, pod: PodInfo, node_name: str
+    ) -> Status | None:
+        for plugin in self.points["reserve"]:
+            status: Status | None = plugin.reserve(state, pod, node_name)
+            if status is not None and not status.success:
+                return status.with_plugin(plugin.name)
+        return None
+
+    def run_reserve_plugins_unreserve(
+        self, state: CycleState, pod: PodInfo, node_name: str
+    ) -> None:
+        for plugin in reversed(self.points["reserve"]):
+            plugin.unreserve(state, pod, node_name)
+
+    def run_permit_plugins(self, state: CycleState, pod: PodInfo, node_name: str) -> Status | None:
+        waits: dict[str, float] = {}
+        for plugin in self.points["permit"]:
+            answer: tuple[Status | None, float] = plugin.permit(state, pod, node_name)
+            status, timeout = answer
+            if status is None or status.success:
+                continue
+            if status.code == Code.WAIT:
+                waits[plugin.name] = min(timeout, 15 * 60.0)
+                continue
+            return status.with_plugin(plugin.name)
+        if waits:
+            self.waiting_pods[pod.key] = WaitingPod(pod, waits)
+            return Status(Code.WAIT)
+        return None
+
+    async def wait_on_permit(self, pod: PodInfo) -> Status:
+        waiting = self.waiting_pods.get(pod.key)
+        if waiting is None:
+            return Status()
+        try:
+            return await waiting.wait()
+        finally:
+            self.waiting_pods.pop(pod.key, None)
+
+    async def run_pre_bind_plugins(
+        self, state: CycleState, pod: PodInfo, node_name: str
+    ) -> Status | None:
+        for plugin in self.points["pre_bind"]:
+            status: Status | None = await plugin.pre_bind(state, pod, node_name)
+            if status is not None and not status.success:
+                return status.with_plugin(plugin.name)
+        return None
+
+    async def run_bind_plugins(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        for plugin in self.points["bind"]:
+            status: Status | None = await plugin.bind(state, pod, node_name)
+            if status is not None and status.code == Code.SKIP:
+                continue
+            return (status or Status()).with_plugin(plugin.name)
+        return error("no bind plugin bound the pod")
+
+    def run_post_bind_plugins(self, state: CycleState, pod: PodInfo, node_name: str) -> None:
+        for plugin in self.points["post_bind"]:
+            plugin.post_bind(state, pod, node_name)

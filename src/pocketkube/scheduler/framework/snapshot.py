@@ -1,0 +1,42 @@
+"""A cycle's frozen view of the cluster (upstream's cache.Snapshot)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pocketkube.scheduler.framework.types import NodeInfo
+
+
+class NodeSnapshot:
+    """Nodes in a fixed order with the lists affinity plugins walk, built once per change."""
+
+    def __init__(self, nodes: Iterable[NodeInfo] = ()) -> None:
+        self._list: list[NodeInfo] = []
+        self._by_name: dict[str, NodeInfo] = {}
+        self._with_affinity: list[NodeInfo] = []
+        self._with_required_anti_affinity: list[NodeInfo] = []
+        self.generation = 0
+        self.set(nodes)
+
+    def set(self, nodes: Iterable[NodeInfo]) -> None:
+        self._list = [n for n in nodes if n.node is not None]
+        self._by_name = {n.name: n for n in self._list}
+        self.refresh_affinity_lists()
+
+    def refresh_affinity_lists(self) -> None:
+        self._with_affinity = [n for n in self._list if n.pods_with_affinity]
+        self._with_required_anti_affinity = [
+            n for n in self._list if n.pods_with_required_anti_affinity
+        ]
+
+    def list(self) -> Sequence[NodeInfo]:
+        return self._list
+
+    def get(self, node_name: str) -> NodeInfo | None:
+        return self._by_name.get(node_name)
+
+    def have_pods_with_affinity(self) -> Sequence[NodeInfo]:
+        return self._with_affinity
+
+    def have_pods_with_required_anti_affinity(self) -> Sequence[NodeInfo]:
+        return self._with_required_anti_affinity

@@ -1,0 +1,359 @@
+"""Cache, algorithm, config and runtime of the scheduler, with fakes only."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from pocketkube.api.quantity import QuantityError, milli_value, parse_quantity, value
+from pocketkube.scheduler.algorithm import (
+    Algorithm,
+    Diagnosis,
+    FitError,
+    NoNodesAvailable,
+    num_feasible_nodes_to_find,
+)
+from pocketkube.scheduler.cache import Cache
+from pocketkube.scheduler.config import ConfigError, ProfileConfig, parse_config
+from pocketkube.scheduler.framework.cyclestate import CycleState
+from pocketkube.scheduler.framework.fake import FakeHandle, make_node, make_pod, node_info
+from pocketkube.scheduler.framework.resources import pod_non_zero_requests, pod_requests
+from pocketkube.scheduler.framework.runtime import Framework
+from pocketkube.scheduler.framework.status import Code, Status, unresolvable, unschedulable
+from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
+from pocketkube.scheduler.plugins import in_tree_registry
+from pocketkube.scheduler.profile import build_framework
+
+
+# -- quantities and requests ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "milli", "whole"),
+    [
+        ("1", 1000, 1),
+        ("100m", 100, 1),
+        ("1.5", 1500, 2),
+        ("1Ki", 1024000, 1024),
+        ("64Mi", 64 * 2**20 * 1000, 64 * 2**20),
+        ("1e3", 1_000_000, 1000),
+        ("2k", 2_000_000, 2000),
+        ("1n", 1, 1),
+        (3, 3000, 3),
+    ],
+)
+def test_quantities(text: Any, milli: int, whole: int) -> None:
+    assert milli_value(text) == milli
+    assert value(text) == whole
+
+
+@pytest.mark.parametrize("bad", ["", "1x", "abc", "1.2.3", True, None])
+def test_bad_quantities(bad: Any) -> None:
+    with pytest.raises(QuantityError):
+        parse_quantity(bad)
+
+
+def _container(cpu: str, *, sidecar: bool = False) -> dict[str, Any]:
+    c: dict[str, Any] = {"name": f"c{cpu}", "resources": {"requests": {"cpu": cpu}}}
+    if sidecar:
+        c["restartPolicy"] = "Always"
+    return c
+
+
+@pytest.mark.parametrize(
+    ("containers", "init", "overhead", "expected"),
+    [
+        (["100m", "200m"], [], None, 300),
+        (["100m"], ["500m"], None, 500),  # the largest init container wins
+        (["100m"], ["50m"], None, 100),
+        (["100m"], [("200m", True), "300m"], None, 500),  # sidecar runs beside the next init
+        (["100m"], [("200m", True)], None, 300),  # and beside the app containers
+        (["100m"], [], {"cpu": "250m"}, 350),
+    ],
+)
+def test_pod_requests(
+    containers: list[str], init: list[Any], overhead: dict[str, str] | None, expected: int
+) -> None:
+    spec: dict[str, Any] = {"containers": [_container(c) for c in containers]}
+    spec["initContainers"] = [
+        _container(c[0], sidecar=c[1]) if isinstance(c, tuple) else _container(c) for c in init
+    ]
+    if overhead:
+        spec["overhead"] = overhead
+    assert pod_requests({"spec": spec}).milli_cpu == expected
+
+
+def test_non_zero_requests_default_cpu_and_memory() -> None:
+    pod = make_pod("p")
+    assert pod_non_zero_requests(pod) == (100, 200 * 2**20)
+    assert pod_non_zero_requests(make_pod("q", cpu="1", memory="1Gi")) == (1000, 2**30)
+
+
+# -- cache --------------------------------------------------------------------------------------
+def test_cache_assume_confirm_and_forget() -> None:
+    cache = Cache()
+    cache.add_node(make_node("n1", cpu="2"))
+    pod = make_pod("p", cpu="500m", node_name="n1")
+    cache.assume_pod(PodInfo(pod), "n1")
+    snapshot = cache.snapshot()
+    info = snapshot.get("n1")
+    assert info is not None
+    assert info.requested.milli_cpu == 500
+    assert cache.is_assumed(pod)
+    cache.add_pod(pod)  # the informer saw the binding
+    assert not cache.is_assumed(pod)
+    assert info.requested.milli_cpu == 500
+    other = make_pod("o", cpu="1", node_name="n1")
+    cache.assume_pod(PodInfo(other), "n1")
+    cache.forget_pod(other)
+    assert info.requested.milli_cpu == 500
+    cache.remove_pod(pod)
+    assert info.requested.milli_cpu == 0
+    assert not info.pods
+
+
+def test_cache_snapshot_tracks_nodes_affinity_and_images() -> None:
+    cache = Cache()
+    cache.add_node(make_node("a", images=[{"names": ["nginx:1"], "sizeBytes": 100}]))
+    cache.add_node(make_node("b", images=[{"names": ["nginx:1"], "sizeBytes": 100}]))
+    snapshot = cache.snapshot()
+    assert [n.name for n in snapshot.list()] == ["a", "b"]
+    a = snapshot.get("a")
+    assert a is not None
+    assert a.image_states["nginx:1"].num_nodes == 2
+    affinity = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchLabels": {"x": "y"}},
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    }
+    cache.add_pod(make_pod("anti", node_name="b", spec={"affinity": affinity}))
+    snapshot = cache.snapshot()
+    assert [n.name for n in snapshot.have_pods_with_required_anti_affinity()] == ["b"]
+    cache.remove_node(make_node("a"))
+    assert [n.name for n in cache.snapshot().list()] == ["b"]
+    b = cache.snapshot().get("b")
+    assert b is not None
+    assert b.image_states["nginx:1"].num_nodes == 1
+    # a node with pods left keeps counting them until they go
+    cache.remove_node(make_node("b"))
+    assert cache.snapshot().list() == []
+    assert cache.pod_count() == 1
+
+
+# -- algorithm ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("nodes", "percentage", "expected"),
+    [
+        (10, None, 10),
+        (99, None, 99),
+        (100, None, 100),
+        (1000, None, 420),
+        (5000, None, 500),
+        (5000, 100, 5000),
+        (1000, 5, 100),
+        (20000, None, 1000),
+    ],
+)
+def test_num_feasible_nodes_to_find(nodes: int, percentage: int | None, expected: int) -> None:
+    assert num_feasible_nodes_to_find(nodes, percentage) == expected
+
+
+def test_fit_error_message_is_a_sorted_histogram() -> None:
+    diagnosis = Diagnosis(
+        node_statuses={
+            "a": unschedulable("Insufficient cpu"),
+            "b": unschedulable("Insufficient cpu", "Insufficient memory"),
+            "c": unresolvable("node(s) had untolerated taint {k: v}"),
+        },
+        post_filter_message="preemption: 0/3 nodes are available: 3 Preemption is not helpful",
+    )
+    err = FitError(PodInfo(make_pod("p")), 3, diagnosis)
+    assert str(err) == (
+        "0/3 nodes are available: 1 Insufficient memory, 1 node(s) had untolerated taint {k: v}, "
+        "2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful."
+    )
+    prefilter = FitError(PodInfo(make_pod("p")), 2, Diagnosis(pre_filter_message="no claim"))
+    assert str(prefilter) == "0/2 nodes are available: no claim."
+
+
+def test_select_host_breaks_ties_evenly() -> None:
+    algorithm = Algorithm(rng=random.Random(1))
+    picks = {algorithm.select_host([("a", 5), ("b", 5), ("c", 1)]) for _ in range(50)}
+    assert picks == {"a", "b"}
+    assert algorithm.select_host([("a", 1), ("b", 7)]) == "b"
+
+
+class _FitsCpu:
+    name = "FitsCpu"
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        free = node.allocatable.milli_cpu - node.requested.milli_cpu
+        return None if pod.requests.milli_cpu <= free else unschedulable("Insufficient cpu")
+
+
+class _Sort:
+    name = "Sort"
+
+    def less(self, a: Any, b: Any) -> bool:
+        return True
+
+
+class _Bind:
+    name = "Bind"
+
+    async def bind(self, state: CycleState, pod: PodInfo, node_name: str) -> Status | None:
+        return None
+
+
+class _MostFree:
+    name = "MostFree"
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status | None]:
+        return (node.allocatable.milli_cpu - node.requested.milli_cpu) // 1000, None
+
+
+def _framework(nodes: list[NodeInfo]) -> Framework:
+    return Framework(
+        profile_name="test",
+        plugins={
+            "queue_sort": [_Sort()],
+            "filter": [_FitsCpu()],
+            "score": [_MostFree()],
+            "bind": [_Bind()],
+        },
+        weights={"MostFree": 2},
+        handle=FakeHandle(nodes=nodes),
+    )
+
+
+def test_schedule_filters_scores_and_rotates() -> None:
+    nodes = [
+        node_info(make_node("small", cpu="1")),
+        node_info(make_node("big", cpu="8")),
+        node_info(make_node("mid", cpu="4")),
+    ]
+    framework = _framework(nodes)
+    algorithm = Algorithm(rng=random.Random(0))
+    result = algorithm.schedule(framework, CycleState(), PodInfo(make_pod("p", cpu="2")))
+    assert result.suggested_host == "big"
+    assert result.feasible_nodes == 2
+    with pytest.raises(FitError) as caught:
+        algorithm.schedule(framework, CycleState(), PodInfo(make_pod("q", cpu="16")))
+    assert str(caught.value) == "0/3 nodes are available: 3 Insufficient cpu."
+    assert caught.value.diagnosis.unschedulable_plugins == {"FitsCpu"}
+    with pytest.raises(NoNodesAvailable):
+        algorithm.schedule(_framework([]), CycleState(), PodInfo(make_pod("r")))
+
+
+def test_scores_are_weighted_and_checked() -> None:
+    nodes = [node_info(make_node("a", cpu="3")), node_info(make_node("b", cpu="1"))]
+    framework = _framework(nodes)
+    totals, status = framework.run_score_plugins(CycleState(), PodInfo(make_pod("p")), nodes)
+    assert status is None
+    assert [(t.name, t.total) for t in totals] == [("a", 6), ("b", 2)]
+    too_big = [node_info(make_node("huge", cpu="500"))]
+    _, status = _framework(too_big).run_score_plugins(CycleState(), PodInfo(make_pod("p")), too_big)
+    assert status is not None
+    assert status.code == Code.ERROR
+
+
+# -- config ---------------------------------------------------------------------------------------
+def _config(**extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        **extra,
+    }
+
+
+def test_default_profile_builds_every_point() -> None:
+    config = parse_config(_config())
+    framework = build_framework(
+        config.profiles[0],
+        registry=in_tree_registry(),
+        handle=FakeHandle(),
+        percentage_of_nodes_to_score=None,
+    )
+    names = {p: [x.name for x in plugins] for p, plugins in framework.points.items()}
+    assert names["queue_sort"] == ["PrioritySort"]
+    assert names["bind"] == ["DefaultBinder"]
+    assert names["post_filter"] == ["DefaultPreemption"]
+    assert names["filter"][:4] == [
+        "NodeUnschedulable",
+        "NodeName",
+        "TaintToleration",
+        "NodeAffinity",
+    ]
+    assert "PodTopologySpread" in names["score"]
+    assert "ImageLocality" in names["score"]
+    assert framework.weights["TaintToleration"] == 3
+
+
+def test_profile_plugins_can_be_disabled_and_weighted() -> None:
+    config = parse_config(
+        _config(
+            profiles=[
+                {
+                    "schedulerName": "custom",
+                    "plugins": {
+                        "score": {
+                            "disabled": [{"name": "*"}],
+                            "enabled": [{"name": "NodeResourcesFit", "weight": 5}],
+                        },
+                        "multiPoint": {"disabled": [{"name": "DefaultPreemption"}]},
+                    },
+                    "pluginConfig": [
+                        {
+                            "name": "NodeResourcesFit",
+                            "args": {"scoringStrategy": {"type": "MostAllocated"}},
+                        }
+                    ],
+                }
+            ],
+            percentageOfNodesToScore=50,
+        )
+    )
+    profile = config.profiles[0]
+    assert profile.scheduler_name == "custom"
+    framework = build_framework(
+        profile,
+        registry=in_tree_registry(),
+        handle=FakeHandle(),
+        percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
+    )
+    assert [p.name for p in framework.points["score"]] == ["NodeResourcesFit"]
+    assert framework.weights["NodeResourcesFit"] == 5
+    assert framework.points["post_filter"] == []
+    assert framework.percentage_of_nodes_to_score == 50
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"apiVersion": "v1", "kind": "Pod"}, "no kind"),
+        (_config(profiles=[{"schedulerName": "a"}, {"schedulerName": "a"}]), "duplicate"),
+        (_config(percentageOfNodesToScore=101), "percentageOfNodesToScore"),
+        (_config(podInitialBackoffSeconds=0), "podInitialBackoffSeconds"),
+        (_config(podInitialBackoffSeconds=5, podMaxBackoffSeconds=2), "podMaxBackoffSeconds"),
+        ("not a mapping", "YAML object"),
+    ],
+)
+def test_config_errors(config: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(config)
+
+
+def test_unknown_plugin_is_a_config_error() -> None:
+    profile = ProfileConfig(multi_point=["PrioritySort", "DefaultBinder", "NoSuchPlugin"])
+    with pytest.raises(ConfigError, match="NoSuchPlugin"):
+        build_framework(
+            profile,
+            registry=in_tree_registry(),
+            handle=FakeHandle(),
+            percentage_of_nodes_to_score=None,
+        )
