@@ -59,8 +59,9 @@ def server_command(data_dir: Path, port: int, profile: Path | None = None) -> li
     runner = [sys.executable]
     if profile is not None:
         runner += ["-m", "cProfile", "-o", str(profile)]
+    # No scheduler: with no nodes it would answer every benchmark pod with status writes.
     return [*runner, "-m", "pocketkube.cli", "server", "--data-dir", str(data_dir), "--port",
-            str(port)]  # fmt: skip
+            str(port), "--disable-scheduler"]  # fmt: skip
 
 
 @dataclass

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.runtime import Framework
+from pocketkube.scheduler.framework.staticfilter import StaticFilterCache
 from pocketkube.scheduler.framework.status import Code, Status
 from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
 
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 NO_NODES_AVAILABLE = "no nodes available to schedule pods"
+MIN_CHUNK = 16  # nodes filtered together when most of them fail
 
 
 class NoNodesAvailable(Exception):
@@ -81,12 +83,21 @@ def num_feasible_nodes_to_find(num_all_nodes: int, percentage: int | None) -> in
     return max(num_all_nodes * percentage // 100, MIN_FEASIBLE_NODES_TO_FIND)
 
 
+def _record(diagnosis: Diagnosis, node: NodeInfo, status: Status) -> None:
+    diagnosis.node_statuses[node.name] = status
+    if status.code == Code.PENDING:
+        diagnosis.pending_plugins.add(status.plugin)
+    else:
+        diagnosis.unschedulable_plugins.add(status.plugin)
+
+
 class Algorithm:
     """Keeps the rotating start index between cycles; otherwise stateless."""
 
     def __init__(self, *, rng: random.Random | None = None) -> None:
         self.next_start_node_index = 0
         self._rng = rng or random.Random()
+        self.static_filters = StaticFilterCache()
 
     def schedule(self, framework: Framework, state: CycleState, pod: PodInfo) -> ScheduleResult:
         nodes = framework.handle.snapshot.list()
@@ -144,37 +155,118 @@ class Algorithm:
         nodes: Sequence[NodeInfo],
         diagnosis: Diagnosis,
     ) -> list[NodeInfo]:
+        """Filter from the rotating start until ``wanted`` nodes fit or all were tried.
+
+        Nodes go through in chunks: node-static answers come from the cache, the other
+        filters run plugin by plugin over a chunk (``filter_nodes`` when a plugin has it),
+        which keeps the per-node cost of a thousand-node cluster down."""
         count = len(nodes)
         if count == 0:
             return []
         wanted = num_feasible_nodes_to_find(count, framework.percentage_of_nodes_to_score)
-        feasible: list[NodeInfo] = []
-        has_filters = bool(framework.points["filter"])
-        has_nominated = bool(getattr(framework.handle, "has_nominated_pods", lambda: True)())
         start = self.next_start_node_index % count
+        if getattr(framework.handle, "has_nominated_pods", lambda: True)():
+            feasible, processed = self._filter_with_nominated(
+                framework, state, pod, nodes, start, wanted, diagnosis
+            )
+        else:
+            feasible, processed = self._filter_in_chunks(
+                framework, state, pod, nodes, start, wanted, diagnosis
+            )
+        self.next_start_node_index = (start + processed) % count
+        return feasible
+
+    def _filter_in_chunks(
+        self,
+        framework: Framework,
+        state: CycleState,
+        pod: PodInfo,
+        nodes: Sequence[NodeInfo],
+        start: int,
+        wanted: int,
+        diagnosis: Diagnosis,
+    ) -> tuple[list[NodeInfo], int]:
+        count = len(nodes)
+        static, dynamic = framework.split_filters(state)
+        answers = (
+            self.static_filters.answers(framework.profile_name, static, pod.pod) if static else None
+        )
+        feasible: list[NodeInfo] = []
+        position = 0
+        while position < count and len(feasible) < wanted:
+            size = min(max(wanted - len(feasible), MIN_CHUNK), count - position)
+            chunk = [nodes[(start + position + i) % count] for i in range(size)]
+            position += size
+            survivors = []
+            for node in chunk:
+                if answers is None:
+                    survivors.append(node)
+                    continue
+                known = answers.get(node.name)
+                if known is not None and known[0] is node.node:
+                    status = known[1]
+                else:
+                    status = framework.run_filter_plugins(state, pod, node, static)
+                    if status.code != Code.ERROR:
+                        answers[node.name] = (node.node, status)
+                if status.success:
+                    survivors.append(node)
+                else:
+                    _record(diagnosis, node, status)
+            for plugin in dynamic:
+                if not survivors:
+                    break
+                batch = getattr(plugin, "filter_nodes", None)
+                results = (
+                    batch(state, pod, survivors)
+                    if batch is not None
+                    else [plugin.filter(state, pod, node) for node in survivors]
+                )
+                kept = []
+                for node, result in zip(survivors, results, strict=True):
+                    if result is None or result.success:
+                        kept.append(node)
+                        continue
+                    if result.code == Code.ERROR:
+                        raise RuntimeError(
+                            f"running {plugin.name!r} filter plugin: {result.message()}"
+                        )
+                    _record(diagnosis, node, result.with_plugin(plugin.name))
+                survivors = kept
+            room = wanted - len(feasible)
+            if len(survivors) > room:
+                # The chunk found more than needed: count nodes up to the last one kept.
+                position -= size - 1 - chunk.index(survivors[room - 1])
+                survivors = survivors[:room]
+            feasible.extend(survivors)
+        return feasible, position
+
+    def _filter_with_nominated(
+        self,
+        framework: Framework,
+        state: CycleState,
+        pod: PodInfo,
+        nodes: Sequence[NodeInfo],
+        start: int,
+        wanted: int,
+        diagnosis: Diagnosis,
+    ) -> tuple[list[NodeInfo], int]:
+        count = len(nodes)
+        feasible: list[NodeInfo] = []
         processed = 0
         for offset in range(count):
             node = nodes[(start + offset) % count]
             processed += 1
-            if has_filters:
-                if has_nominated:
-                    status = framework.run_filter_plugins_with_nominated_pods(state, pod, node)
-                else:
-                    status = framework.run_filter_plugins(state, pod, node)
-                if not status.success:
-                    if status.code == Code.ERROR:
-                        raise RuntimeError(status.message())
-                    diagnosis.node_statuses[node.name] = status
-                    if status.code == Code.PENDING:
-                        diagnosis.pending_plugins.add(status.plugin)
-                    else:
-                        diagnosis.unschedulable_plugins.add(status.plugin)
-                    continue
+            status = framework.run_filter_plugins_with_nominated_pods(state, pod, node)
+            if not status.success:
+                if status.code == Code.ERROR:
+                    raise RuntimeError(status.message())
+                _record(diagnosis, node, status)
+                continue
             feasible.append(node)
             if len(feasible) >= wanted:
                 break
-        self.next_start_node_index = (start + processed) % count
-        return feasible
+        return feasible, processed
 
     def prioritize(
         self, framework: Framework, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
@@ -190,14 +282,8 @@ class Algorithm:
         return [(t.name, t.total) for t in totals]
 
     def select_host(self, totals: Sequence[tuple[str, int]]) -> str:
-        """The best total; among equals, each is picked with equal chance (reservoir)."""
-        best_name, best_score = totals[0]
-        ties = 1
-        for name, score in totals[1:]:
-            if score > best_score:
-                best_name, best_score, ties = name, score, 1
-            elif score == best_score:
-                ties += 1
-                if self._rng.randrange(ties) == 0:
-                    best_name = name
-        return best_name
+        """The best total; among equals, each is picked with equal chance (as upstream's
+        reservoir sampling, with one random draw instead of one per tie)."""
+        best = max(score for _, score in totals)
+        ties = [name for name, score in totals if score == best]
+        return ties[self._rng.randrange(len(ties))] if len(ties) > 1 else ties[0]

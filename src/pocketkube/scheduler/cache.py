@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pocketkube.scheduler.framework.snapshot import NodeSnapshot
+from pocketkube.scheduler.framework.snapshot import NodeSnapshot, has_prefer_no_schedule
 from pocketkube.scheduler.framework.types import ImageStateSummary, NodeInfo, PodInfo
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class Cache:
         self._image_names = image_names
         self._images: dict[str, tuple[int, set[str]]] = {}
         self._snapshot = NodeSnapshot()
+        self._prefer_no_schedule: set[str] = set()  # nodes with a PreferNoSchedule taint
         self._nodes_changed = True
         self._affinity_changed = True
         self._images_changed = False
@@ -80,6 +81,10 @@ class Cache:
         info.set_node(node)
         info.generation += 1
         self._add_images(name, node)
+        if has_prefer_no_schedule(info):
+            self._prefer_no_schedule.add(name)
+        else:
+            self._prefer_no_schedule.discard(name)
 
     update_node = add_node
 
@@ -90,6 +95,7 @@ class Cache:
             return
         if info.node is not None:
             self._remove_images(name, info.node)
+        self._prefer_no_schedule.discard(name)
         if info.pods:
             # Pods still bound there stay counted until their deletion arrives (upstream).
             info.node = None
@@ -201,6 +207,8 @@ class Cache:
         if self._images_changed:
             self._refresh_image_states()
             self._images_changed = False
+        self._snapshot.image_names = self._images.keys()
+        self._snapshot.prefer_no_schedule_nodes = len(self._prefer_no_schedule)
         return self._snapshot
 
     def _refresh_image_states(self) -> None:

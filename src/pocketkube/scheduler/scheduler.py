@@ -207,6 +207,9 @@ class Scheduler:
                 while True:
                     info = await self.queue.pop()
                     self.schedule_one(info, group)
+                    # Let binding cycles and informer events in between pods, as upstream's
+                    # binding goroutines run beside the scheduling loop.
+                    await asyncio.sleep(0)
             finally:
                 self.queue.close()
 
@@ -299,6 +302,7 @@ class Scheduler:
         cycle: int,
     ) -> None:
         nominated = ""
+        clear_nomination = False
         status = Status(Code.UNSCHEDULABLE, [str(err)])
         if isinstance(err, FitError):
             info.unschedulable_plugins = set(err.diagnosis.unschedulable_plugins)
@@ -313,12 +317,22 @@ class Scheduler:
                     result, post = None, Status(Code.ERROR, [str(error)])
                 if post.success and result is not None:
                     nominated = result.nominated_node_name
-                elif post.reasons and post.code != Code.ERROR:
-                    err.diagnosis.post_filter_message = post.message()
-        self._failed(info, status, str(err), nominated, cycle)
+                else:
+                    if post.reasons and post.code != Code.ERROR:
+                        err.diagnosis.post_filter_message = post.message()
+                    if result is not None and not result.nominated_node_name:
+                        clear_nomination = True
+        self._failed(info, status, str(err), nominated, cycle, clear_nomination=clear_nomination)
 
     def _failed(
-        self, info: QueuedPodInfo, status: Status, message: str, nominated: str, cycle: int
+        self,
+        info: QueuedPodInfo,
+        status: Status,
+        message: str,
+        nominated: str,
+        cycle: int,
+        *,
+        clear_nomination: bool = False,
     ) -> None:
         """Requeue the pod, tell its owner why (event), and record it in its status."""
         current = self.pod_informer.store.get(info.pod_info.key)
@@ -330,19 +344,23 @@ class Scheduler:
         reason = REASON_UNSCHEDULABLE if rejected else REASON_SCHEDULER_ERROR
         if not rejected:
             info.unschedulable_plugins = set()
+        current_nominated = (info.pod.get("status") or {}).get("nominatedNodeName") or ""
+        clear = clear_nomination and bool(current_nominated)
         if nominated:
             self.queue.add_nominated_pod(info.pod_info, nominated)
+        elif clear:
+            self.queue.add_nominated_pod(info.pod_info, "")
         self.queue.add_unschedulable_if_not_present(info, cycle)
         self.recorder.post(
             info.pod, type="Warning", reason="FailedScheduling", action="Scheduling", note=message
         )
         condition = _scheduled_condition(info.pod)
-        current_nominated = (info.pod.get("status") or {}).get("nominatedNodeName") or ""
         if (
             condition.get("status") == "False"
             and condition.get("reason") == reason
             and condition.get("message") == message
             and (not nominated or nominated == current_nominated)
+            and not clear
         ):
             return
         patch: Obj = {
@@ -366,6 +384,8 @@ class Scheduler:
         }
         if nominated:
             patch["status"]["nominatedNodeName"] = nominated
+        elif clear:
+            patch["status"]["nominatedNodeName"] = None
         if self._group is not None:
             self._group.create_task(self._patch_status(info.pod, patch))
 

@@ -357,3 +357,66 @@ def test_unknown_plugin_is_a_config_error() -> None:
             handle=FakeHandle(),
             percentage_of_nodes_to_score=None,
         )
+
+
+@pytest.mark.parametrize("plugin_name", ["NodeResourcesFit", "NodeResourcesBalancedAllocation"])
+@pytest.mark.parametrize(
+    "args",
+    [{}, {"scoringStrategy": {"type": "MostAllocated"}}],
+)
+def test_batch_scores_equal_per_node_scores(plugin_name: str, args: dict[str, Any]) -> None:
+    rng = random.Random(7)
+    nodes = []
+    for i in range(40):
+        pods = [
+            make_pod(f"p{i}-{j}", cpu=f"{rng.randint(0, 900)}m", memory=f"{rng.randint(1, 900)}Mi")
+            for j in range(rng.randint(0, 4))
+        ]
+        cpu = str(rng.choice([1, 2, 4, 0]))
+        nodes.append(node_info(make_node(f"n{i}", cpu=cpu, memory=f"{rng.randint(0, 4)}Gi"), *pods))
+    handle = FakeHandle(nodes=nodes)
+    plugin_args = args if plugin_name == "NodeResourcesFit" else {}
+    plugin: Any = in_tree_registry()[plugin_name](plugin_args, handle)
+    for pod in (make_pod("x"), make_pod("y", cpu="300m", memory="64Mi")):
+        info = PodInfo(pod)
+        state = CycleState()
+        if plugin.pre_score(state, info, nodes) is not None:
+            continue
+        per_node = [plugin.score(state, info, n)[0] for n in nodes]
+        assert plugin.score_nodes(state, info, nodes) == per_node
+
+
+def test_filter_nodes_equals_filter_for_node_resources_fit() -> None:
+    rng = random.Random(3)
+    nodes = [
+        node_info(
+            make_node(f"n{i}", cpu=str(rng.choice([1, 2])), pods=rng.choice([1, 3, 110])),
+            *[make_pod(f"p{i}-{j}", cpu="400m", memory="1Gi") for j in range(rng.randint(0, 3))],
+        )
+        for i in range(60)
+    ]
+    plugin: Any = in_tree_registry()["NodeResourcesFit"]({}, FakeHandle(nodes=nodes))
+    for pod in (make_pod("a", cpu="700m"), make_pod("b", memory="7Gi"), make_pod("c")):
+        info, state = PodInfo(pod), CycleState()
+        plugin.pre_filter(state, info, nodes)
+        one_by_one = [plugin.filter(state, info, n) for n in nodes]
+        batched = plugin.filter_nodes(state, info, nodes)
+        assert [None if s is None else s.reasons for s in batched] == [
+            None if s is None else s.reasons for s in one_by_one
+        ]
+
+
+def test_sampling_stops_at_enough_feasible_nodes_and_rotates() -> None:
+    nodes = [node_info(make_node(f"n{i:03d}", cpu="1" if i % 2 else "8")) for i in range(400)]
+    framework = _framework(nodes)
+    framework.percentage_of_nodes_to_score = 10  # 10 % of 400 -> 100 (the minimum)
+    algorithm = Algorithm(rng=random.Random(0))
+    pod = PodInfo(make_pod("p", cpu="2"))
+    feasible, diagnosis = algorithm.find_nodes_that_fit(framework, CycleState(), pod)
+    assert len(feasible) == 100
+    assert all(int(n.name[1:]) % 2 == 0 for n in feasible)
+    # 100 fitting nodes among the even ones: 199 nodes looked at, 99 of them too small.
+    assert len(diagnosis.node_statuses) == 99
+    assert algorithm.next_start_node_index == 199
+    again, _ = algorithm.find_nodes_that_fit(framework, CycleState(), pod)
+    assert again[0].name == "n200"

@@ -111,7 +111,9 @@ def test_score(
     plugin = tainttoleration.new({}, FakeHandle(nodes=infos))
     state = CycleState()
     incoming = PodInfo(make_pod("p", spec={"tolerations": tolerations}))
-    assert plugin.pre_score(state, incoming, infos) is None
+    status = plugin.pre_score(state, incoming, infos)
+    # No PreferNoSchedule taint anywhere: the same score everywhere, so the plugin skips.
+    assert (status is not None and status.code == Code.SKIP) == (not any(raw))
     scores = [NodeScore(n.name, plugin.score(state, incoming, n)[0]) for n in infos]
     assert [s.score for s in scores] == raw
     plugin.normalize_score(state, incoming, scores)

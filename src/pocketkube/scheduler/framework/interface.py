@@ -8,7 +8,7 @@ the API (PostFilter for preemption, PreBind, Bind) are coroutines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Flag, auto
 from typing import Any, Literal, Protocol
@@ -93,6 +93,16 @@ class Snapshot(Protocol):
     def have_pods_with_affinity(self) -> Sequence[NodeInfo]: ...
 
     def have_pods_with_required_anti_affinity(self) -> Sequence[NodeInfo]: ...
+
+    @property
+    def image_names(self) -> Collection[str]:
+        """Every (normalized) image name some node reports."""
+        ...
+
+    @property
+    def prefer_no_schedule_nodes(self) -> int:
+        """How many nodes carry a PreferNoSchedule taint."""
+        ...
 
 
 class Lister(Protocol):

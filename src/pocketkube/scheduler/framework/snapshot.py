@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from pocketkube.scheduler.framework.types import NodeInfo
+
+
+def has_prefer_no_schedule(node: NodeInfo) -> bool:
+    taints = ((node.node or {}).get("spec") or {}).get("taints") or ()
+    return any(t.get("effect") == "PreferNoSchedule" for t in taints)
 
 
 class NodeSnapshot:
@@ -16,12 +21,18 @@ class NodeSnapshot:
         self._with_affinity: list[NodeInfo] = []
         self._with_required_anti_affinity: list[NodeInfo] = []
         self.generation = 0
+        # Cluster-wide facts that let score plugins skip work when they cannot tell nodes
+        # apart (the cache keeps them current; computed here for snapshots built directly).
+        self.image_names: Collection[str] = frozenset()
+        self.prefer_no_schedule_nodes = 0
         self.set(nodes)
 
     def set(self, nodes: Iterable[NodeInfo]) -> None:
         self._list = [n for n in nodes if n.node is not None]
         self._by_name = {n.name: n for n in self._list}
         self.refresh_affinity_lists()
+        self.image_names = frozenset(name for n in self._list for name in n.image_states)
+        self.prefer_no_schedule_nodes = sum(1 for n in self._list if has_prefer_no_schedule(n))
 
     def refresh_affinity_lists(self) -> None:
         self._with_affinity = [n for n in self._list if n.pods_with_affinity]

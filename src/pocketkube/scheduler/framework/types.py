@@ -207,6 +207,7 @@ class NodeInfo:
         "allocatable",
         "generation",
         "image_states",
+        "name",
         "node",
         "non_zero_requested",
         "pods",
@@ -219,6 +220,7 @@ class NodeInfo:
 
     def __init__(self, node: Obj | None = None) -> None:
         self.node: Obj | None = None
+        self.name = ""  # read per node per plugin: kept, not derived from the node each time
         self.pods: list[PodInfo] = []
         self.pods_with_affinity: list[PodInfo] = []
         self.pods_with_required_anti_affinity: list[PodInfo] = []
@@ -233,15 +235,12 @@ class NodeInfo:
             self.set_node(node)
 
     @property
-    def name(self) -> str:
-        return str(((self.node or {}).get("metadata") or {}).get("name", ""))
-
-    @property
     def labels(self) -> Mapping[str, str]:
         return labels_of(self.node or {})
 
     def set_node(self, node: Obj) -> None:
         self.node = node
+        self.name = str((node.get("metadata") or {}).get("name", ""))
         status = node.get("status") or {}
         self.allocatable = Resource.from_list(status.get("allocatable") or status.get("capacity"))
 
@@ -285,6 +284,7 @@ class NodeInfo:
     def clone(self) -> NodeInfo:
         copy = NodeInfo()
         copy.node = self.node
+        copy.name = self.name
         copy.pods = list(self.pods)
         copy.pods_with_affinity = list(self.pods_with_affinity)
         copy.pods_with_required_anti_affinity = list(self.pods_with_required_anti_affinity)

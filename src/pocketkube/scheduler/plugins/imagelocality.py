@@ -22,7 +22,7 @@ from typing import Any
 
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.interface import MAX_NODE_SCORE, ClusterEvent, Handle
-from pocketkube.scheduler.framework.status import Status
+from pocketkube.scheduler.framework.status import Status, skip
 from pocketkube.scheduler.framework.types import ImageStateSummary, NodeInfo, PodInfo
 
 NAME = "ImageLocality"
@@ -89,6 +89,15 @@ class ImageLocality:
 
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
         self.handle = handle
+
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Status | None:
+        # None of the pod's images on any candidate: every node scores 0; skip the work.
+        present = self.handle.snapshot.image_names
+        if not any(image in present for image in _images(pod)):
+            return skip()
+        return None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status | None]:
         images = _images(pod)

@@ -175,10 +175,14 @@ class InterPodAffinity:
             namespace_labels=namespace_labels(self.handle, pod.namespace),
         )
         has_terms = bool(s.affinity_terms or s.anti_affinity_terms)
-        for node in nodes:
+        # Without terms of its own, only existing pods' required anti-affinity matters, and
+        # the snapshot keeps the (usually few) nodes that have such pods.
+        walked = (
+            nodes if has_terms else self.handle.snapshot.have_pods_with_required_anti_affinity()
+        )
+        for node in walked:
             if node.node is None:
                 continue
-            # Without terms of its own, only existing pods' required anti-affinity matters.
             others = node.pods if has_terms else node.pods_with_required_anti_affinity
             node_labels = node.labels
             for other in others:

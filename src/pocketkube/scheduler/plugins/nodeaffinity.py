@@ -64,6 +64,7 @@ def pinned_node_names(required: Mapping[str, Any]) -> set[str] | None:
 
 class NodeAffinity:
     name = NAME
+    node_static = True  # Filter reads only the Node object and placement fields
 
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
         self.handle = handle

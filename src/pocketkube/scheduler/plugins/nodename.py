@@ -26,6 +26,7 @@ def fits(pod: Mapping[str, Any], node: NodeInfo) -> bool:
 
 class NodeName:
     name = NAME
+    node_static = True  # Filter reads only the Node object and placement fields
 
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
         pass

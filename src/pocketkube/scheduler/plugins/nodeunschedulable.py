@@ -30,6 +30,7 @@ _UNSCHEDULABLE_TAINT = {"key": TAINT_NODE_UNSCHEDULABLE, "effect": NO_SCHEDULE}
 
 class NodeUnschedulable:
     name = NAME
+    node_static = True  # Filter reads only the Node object and placement fields
 
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
         pass

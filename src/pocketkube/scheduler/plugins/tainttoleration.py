@@ -13,7 +13,7 @@ from typing import Any
 
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.interface import ActionType, ClusterEvent, Handle, NodeScore
-from pocketkube.scheduler.framework.status import Status, unresolvable
+from pocketkube.scheduler.framework.status import Status, skip, unresolvable
 from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
 from pocketkube.scheduler.plugins.nodehelpers import (
     PREFER_NO_SCHEDULE,
@@ -54,6 +54,7 @@ def prefer_no_schedule_tolerations(pod: PodInfo) -> list[Mapping[str, Any]]:
 
 class TaintToleration:
     name = NAME
+    node_static = True  # Filter reads only the Node object and placement fields
 
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
         self.handle = handle
@@ -65,6 +66,10 @@ class TaintToleration:
     def pre_score(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
     ) -> Status | None:
+        # No PreferNoSchedule taint on any candidate: every node would score the same, which
+        # cannot change the choice; skip the per-node work.
+        if not self.handle.snapshot.prefer_no_schedule_nodes:
+            return skip()
         state.write(PRE_SCORE_KEY, prefer_no_schedule_tolerations(pod))
         return None
 
