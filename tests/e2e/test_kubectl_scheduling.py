@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -195,3 +197,57 @@ def test_bad_scheduler_configuration_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "KubeSchedulerConfiguration" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _scheduler_pids(data_dir: Path) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"scheduler" in argv and str(data_dir / "scheduler.kubeconfig").encode() in argv:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_killed_scheduler_is_restarted_by_the_server(cluster: Cluster) -> None:
+    add_node(cluster, "n1", labels={})
+    cluster.kubectl("run", "before", "--image=busybox")
+    assert wait_for(lambda: node_of(cluster, "before"), "first binding") == "n1"
+    (pid,) = wait_for(lambda: _scheduler_pids(cluster.data_dir), "the scheduler process")
+    os.kill(pid, signal.SIGKILL)
+    cluster.kubectl("run", "after", "--image=busybox")
+    assert wait_for(lambda: node_of(cluster, "after"), "binding by the restarted one") == "n1"
+    assert _scheduler_pids(cluster.data_dir) != [pid]
+
+
+def test_scheduler_carries_on_across_an_api_server_restart(tmp_path: Path) -> None:
+    port = free_port()
+    data_dir = tmp_path / "cluster"
+    server = start_server(data_dir, port, "--disable-scheduler")
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "pocketkube.cli", "scheduler", "--kubeconfig",
+         str(data_dir / "admin.kubeconfig")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        cluster = Cluster(server, data_dir, port, tmp_path / "kubectl-cache")
+        add_node(cluster, "n1", labels={})
+        cluster.kubectl("run", "one", "--image=busybox")
+        assert wait_for(lambda: node_of(cluster, "one"), "binding") == "n1"
+        stop_server(server)
+        server = start_server(data_dir, port, "--disable-scheduler")
+        cluster = Cluster(server, data_dir, port, tmp_path / "kubectl-cache")
+        add_node(cluster, "n2", labels={})
+        on_n2 = {"spec": {"nodeSelector": {"kubernetes.io/hostname": "n2"}}}
+        cluster.kubectl("run", "two", "--image=busybox", "--overrides", json.dumps(on_n2))
+        assert wait_for(lambda: node_of(cluster, "two"), "binding after restart", 60) == "n2"
+        assert scheduler.poll() is None
+    finally:
+        scheduler.terminate()
+        scheduler.wait(15)
+        stop_server(server)
