@@ -109,7 +109,7 @@ class Algorithm:
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, 1 + len(diagnosis.node_statuses), 1)
         totals = self.prioritize(framework, state, pod, feasible)
-        host = self.select_host(totals)
+        host = self.select_host(feasible, totals)
         return ScheduleResult(host, len(feasible) + len(diagnosis.node_statuses), len(feasible))
 
     def find_nodes_that_fit(
@@ -270,20 +270,21 @@ class Algorithm:
 
     def prioritize(
         self, framework: Framework, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
-    ) -> list[tuple[str, int]]:
+    ) -> list[int]:
         if not framework.points["score"]:
-            return [(n.name, 1) for n in nodes]
+            return [1] * len(nodes)
         status = framework.run_pre_score_plugins(state, pod, nodes)
         if status is not None and not status.success:
             raise RuntimeError(status.message())
         totals, status = framework.run_score_plugins(state, pod, nodes)
         if status is not None and not status.success:
             raise RuntimeError(status.message())
-        return [(t.name, t.total) for t in totals]
+        return totals
 
-    def select_host(self, totals: Sequence[tuple[str, int]]) -> str:
+    def select_host(self, nodes: Sequence[NodeInfo], totals: Sequence[int]) -> str:
         """The best total; among equals, each is picked with equal chance (as upstream's
         reservoir sampling, with one random draw instead of one per tie)."""
-        best = max(score for _, score in totals)
-        ties = [name for name, score in totals if score == best]
-        return ties[self._rng.randrange(len(ties))] if len(ties) > 1 else ties[0]
+        best = max(totals)
+        ties = [i for i, score in enumerate(totals) if score == best]
+        pick = ties[self._rng.randrange(len(ties))] if len(ties) > 1 else ties[0]
+        return nodes[pick].name

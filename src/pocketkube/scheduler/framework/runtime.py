@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pocketkube.scheduler.framework.cyclestate import CycleState
@@ -63,14 +62,6 @@ _METHODS = {
 
 def implements(plugin: Any, point: str) -> bool:
     return callable(getattr(plugin, _METHODS[point], None))
-
-
-@dataclass(slots=True)
-class PluginScores:
-    """A node's weighted total over the profile's score plugins."""
-
-    name: str
-    total: int = 0
 
 
 class WaitingPod:
@@ -275,10 +266,11 @@ class Framework:
 
     def run_score_plugins(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
-    ) -> tuple[list[PluginScores], Status | None]:
-        """Each node's weighted total. A plugin may score all nodes at once (``score_nodes``,
-        one call instead of one per node: the hot path at a thousand nodes)."""
-        totals = [0] * len(nodes)
+    ) -> tuple[list[int], Status | None]:
+        """Each node's weighted total, in the order of ``nodes``. A plugin may score all nodes
+        at once (``score_nodes``, one call instead of one per node: the hot path at a thousand
+        nodes)."""
+        totals: list[int] | None = None
         for plugin in self.points["score"]:
             if plugin.name in state.skip_score:
                 continue
@@ -309,11 +301,10 @@ class Framework:
                     "after normalizing"
                 )
             weight = self.weights.get(plugin.name, 1)
-            if weight == 1:
-                totals = [t + v for t, v in zip(totals, raw, strict=True)]
-            else:
-                totals = [t + v * weight for t, v in zip(totals, raw, strict=True)]
-        return [PluginScores(n.name, t) for n, t in zip(nodes, totals, strict=True)], None
+            if weight != 1:
+                raw = [v * weight for v in raw]
+            totals = raw if totals is None else list(map(int.__add__, totals, raw))
+        return totals if totals is not None else [0] * len(nodes), None
 
     def active_filters(self, state: CycleState) -> list[Any]:
         """The filter methods this cycle runs, in order (plugins PreFilter skipped left out)."""
