@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 EventType = Literal["Normal", "Warning"]
 FOLD_WINDOW = 6 * 60.0  # seconds since a series was last observed (upstream's finishTime)
+SENDERS = 32  # events in flight at once
 QUEUE_SIZE = 1000  # upstream's broadcaster queue, also dropping when full
 MAX_SERIES = 4096  # folding state kept, least recently observed dropped first
 NOTE_LIMIT = 1024  # the API server refuses longer notes
@@ -147,6 +148,7 @@ class EventRecorder:
         queue_size: int = QUEUE_SIZE,
         clock: Callable[[], int] = time.time_ns,
         series: SeriesCache | None = None,
+        workers: int = SENDERS,
     ) -> None:
         self._client = client
         self.reporting_controller = reporting_controller
@@ -154,7 +156,9 @@ class EventRecorder:
         self._clock = clock
         self._series = series or SeriesCache()
         self._queue: asyncio.Queue[_Event] = asyncio.Queue(queue_size)
-        self._sending = asyncio.Lock()  # emit() and the worker must not both fold one series
+        # fold key -> (its lock, how many sends hold or wait for it)
+        self._sending: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+        self._workers = workers
         self.dropped = 0  # events lost to a full queue or a failed send
 
     def post(
@@ -189,7 +193,13 @@ class EventRecorder:
         return await self._send(self._event(regarding, type, reason, action, note, related))
 
     async def run(self) -> None:
-        """Send queued events until cancelled."""
+        """Send queued events until cancelled, ``workers`` at a time: one sender cannot keep
+        up with a busy component (a scheduler binding hundreds of pods a second)."""
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self._workers):
+                group.create_task(self._work())
+
+    async def _work(self) -> None:
         while True:
             event = await self._queue.get()
             await self._send(event)
@@ -212,13 +222,24 @@ class EventRecorder:
         )
 
     async def _send(self, event: _Event) -> Obj | None:
-        async with self._sending:
-            try:
+        # Only occurrences of one series must not overlap (fold or create decides on the
+        # series as it stands); different events go out concurrently.
+        key = event.fold_key()
+        lock, users = self._sending.get(key, (asyncio.Lock(), 0))
+        self._sending[key] = (lock, users + 1)
+        try:
+            async with lock:
                 return await self._fold_or_create(event)
-            except Exception as err:  # an event is never worth failing the caller
-                self.dropped += 1
-                log.warning("dropping %s event about %s: %s", event.reason, event.regarding, err)
-                return None
+        except Exception as err:  # an event is never worth failing the caller
+            self.dropped += 1
+            log.warning("dropping %s event about %s: %s", event.reason, event.regarding, err)
+            return None
+        finally:
+            lock, users = self._sending[key]
+            if users > 1:
+                self._sending[key] = (lock, users - 1)
+            else:
+                del self._sending[key]
 
     async def _fold_or_create(self, event: _Event) -> Obj:
         key = event.fold_key()

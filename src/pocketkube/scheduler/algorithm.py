@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.runtime import Framework
 from pocketkube.scheduler.framework.staticfilter import StaticFilterCache
@@ -170,11 +172,73 @@ class Algorithm:
                 framework, state, pod, nodes, start, wanted, diagnosis
             )
         else:
-            feasible, processed = self._filter_in_chunks(
-                framework, state, pod, nodes, start, wanted, diagnosis
-            )
+            found = self._filter_columns(framework, state, pod, nodes, start, wanted, diagnosis)
+            if found is None:
+                found = self._filter_in_chunks(
+                    framework, state, pod, nodes, start, wanted, diagnosis
+                )
+            feasible, processed = found
         self.next_start_node_index = (start + processed) % count
         return feasible
+
+    def _filter_columns(
+        self,
+        framework: Framework,
+        state: CycleState,
+        pod: PodInfo,
+        nodes: Sequence[NodeInfo],
+        start: int,
+        wanted: int,
+        diagnosis: Diagnosis,
+    ) -> tuple[list[NodeInfo], int] | None:
+        """All nodes at once over the snapshot's resource columns, when every filter after
+        the node-static ones can answer as a mask; None sends the caller to the chunked path.
+        Same nodes, same order, same rotation as the chunked path."""
+        snapshot = framework.handle.snapshot
+        columns = getattr(snapshot, "columns", None)
+        if columns is None or nodes is not snapshot.list() or len(columns) != len(nodes):
+            return None
+        static, dynamic = framework.split_filters(state)
+        masks = []
+        for plugin in dynamic:
+            filter_mask = getattr(plugin, "filter_mask", None)
+            mask = filter_mask(state, pod, columns) if filter_mask is not None else None
+            if mask is None:
+                return None
+            masks.append(mask)
+        count = len(nodes)
+        fits = np.ones(count, np.bool_)
+        remembered = None
+        if static:
+            remembered = self.static_filters.mask(framework.profile_name, static, pod.pod, columns)
+            for row in remembered.stale_rows(columns).tolist():
+                status = framework.run_filter_plugins(state, pod, nodes[row], static)
+                if status.code == Code.ERROR:
+                    raise RuntimeError(status.message())
+                remembered.record(row, int(columns.node_version[row]), status)
+            fits &= remembered.ok
+        for mask in masks:
+            fits &= mask
+        rotated = np.concatenate((fits[start:], fits[:start])) if start else fits
+        hits = np.flatnonzero(rotated)
+        if len(hits) >= wanted:
+            hits = hits[:wanted]
+            processed = int(hits[-1]) + 1
+        else:
+            processed = count
+        feasible = [nodes[row] for row in ((hits + start) % count).tolist()]
+        if not feasible:
+            # Explain every node: its node-static answer, or the first filter refusing it.
+            for row, node in enumerate(nodes):
+                if remembered is not None and not remembered.ok[row]:
+                    _record(diagnosis, node, remembered.failures[row])
+                    continue
+                status = framework.run_filter_plugins(state, pod, node, dynamic)
+                if status.code == Code.ERROR:
+                    raise RuntimeError(status.message())
+                if not status.success:
+                    _record(diagnosis, node, status)
+        return feasible, processed
 
     def _filter_in_chunks(
         self,
@@ -276,7 +340,7 @@ class Algorithm:
         status = framework.run_pre_score_plugins(state, pod, nodes)
         if status is not None and not status.success:
             raise RuntimeError(status.message())
-        totals, status = framework.run_score_plugins(state, pod, nodes)
+        totals, status = framework.run_score_plugins(state, pod, nodes, columns=True)
         if status is not None and not status.success:
             raise RuntimeError(status.message())
         return totals

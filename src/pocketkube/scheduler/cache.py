@@ -80,6 +80,7 @@ class Cache:
             self._remove_images(name, info.node)
         info.set_node(node)
         info.generation += 1
+        self._snapshot.mark_dirty(info)
         self._add_images(name, node)
         if has_prefer_no_schedule(info):
             self._prefer_no_schedule.add(name)
@@ -125,7 +126,9 @@ class Cache:
         if uid in self._pods:
             raise ValueError(f"pod {info.key} ({uid}) is already in the cache")
         self._pods[uid] = _PodState(info, node_name, assumed=True)
-        self._node(node_name).add_pod(info)
+        node = self._node(node_name)
+        node.add_pod(info)
+        self._snapshot.mark_dirty(node)
         self._touch(info)
 
     def finish_binding(self, pod: Obj) -> None:
@@ -161,7 +164,9 @@ class Cache:
             self._remove(uid, state)
         info = PodInfo(pod)
         self._pods[uid] = _PodState(info, node_name, assumed=False)
-        self._node(node_name).add_pod(info)
+        node = self._node(node_name)
+        node.add_pod(info)
+        self._snapshot.mark_dirty(node)
         self._touch(info)
 
     def update_pod(self, pod: Obj) -> None:
@@ -178,6 +183,7 @@ class Cache:
         info = self._nodes.get(state.node)
         if info is not None:
             info.remove_pod(state.info.key)
+            self._snapshot.mark_dirty(info)
             if info.node is None and not info.pods:
                 del self._nodes[state.node]
                 self._nodes_changed = True
@@ -207,6 +213,7 @@ class Cache:
         if self._images_changed:
             self._refresh_image_states()
             self._images_changed = False
+        self._snapshot.refresh_columns()
         self._snapshot.image_names = self._images.keys()
         self._snapshot.prefer_no_schedule_nodes = len(self._prefer_no_schedule)
         return self._snapshot

@@ -421,3 +421,68 @@ def test_sampling_stops_at_enough_feasible_nodes_and_rotates() -> None:
     assert algorithm.next_start_node_index == 199
     again, _ = algorithm.find_nodes_that_fit(framework, CycleState(), pod)
     assert again[0].name == "n200"
+
+
+def _random_cluster(seed: int, size: int) -> list[NodeInfo]:
+    rng = random.Random(seed)
+    nodes = []
+    for i in range(size):
+        taints = [{"key": "k", "effect": "NoSchedule"}] if rng.random() < 0.2 else None
+        node = make_node(
+            f"n{i:03d}",
+            cpu=str(rng.choice([0, 1, 2, 4])),
+            memory=f"{rng.choice([0, 1, 2, 8])}Gi",
+            pods=rng.choice([1, 2, 110]),
+            taints=taints,
+            unschedulable=rng.random() < 0.1,
+        )
+        pods = [
+            make_pod(f"p{i}-{j}", cpu=f"{rng.randint(0, 1500)}m", memory=f"{rng.randint(0, 900)}Mi")
+            for j in range(rng.randint(0, 3))
+        ]
+        nodes.append(node_info(node, *pods))
+    return nodes
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_column_path_equals_the_node_by_node_path(seed: int) -> None:
+    """Same feasible nodes, same rotation, same scores, with and without the columns."""
+    nodes = _random_cluster(seed, 150)
+    handle = FakeHandle(nodes=nodes)
+    framework = build_framework(
+        parse_config(_config()).profiles[0],
+        registry=in_tree_registry(),
+        handle=handle,
+        percentage_of_nodes_to_score=None,
+    )
+    handle.set_framework(framework)
+    rng = random.Random(seed)
+    for i in range(6):
+        spec = {"tolerations": [{"key": "k", "operator": "Exists"}]} if i % 2 else None
+        pod = PodInfo(
+            make_pod(f"x{i}", cpu=f"{rng.randint(0, 2000)}m", memory=f"{rng.randint(0, 3)}Gi",
+                     spec=spec)
+        )  # fmt: skip
+        start = rng.randrange(len(nodes))
+        results = []
+        for path in ("_filter_columns", "_filter_in_chunks"):
+            algorithm = Algorithm(rng=random.Random(0))
+            state = CycleState()
+            framework.run_pre_filter_plugins(state, pod)
+            diagnosis = Diagnosis()
+            found = getattr(algorithm, path)(
+                framework, state, pod, handle.snapshot.list(), start, 100, diagnosis
+            )
+            assert found is not None
+            feasible, processed = found
+            names = [n.name for n in feasible]
+            totals: list[int] = []
+            if feasible:
+                framework.run_pre_score_plugins(state, pod, feasible)
+                totals, status = framework.run_score_plugins(
+                    state, pod, feasible, columns=path == "_filter_columns"
+                )
+                assert status is None
+            reasons = sorted((n, s.reasons) for n, s in diagnosis.node_statuses.items())
+            results.append((names, processed, totals, reasons if not feasible else None))
+        assert results[0] == results[1]

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.interface import (
     MAX_NODE_SCORE,
@@ -265,18 +267,28 @@ class Framework:
         return None
 
     def run_score_plugins(
-        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        nodes: Sequence[NodeInfo],
+        *,
+        columns: bool = False,
     ) -> tuple[list[int], Status | None]:
         """Each node's weighted total, in the order of ``nodes``. A plugin may score all nodes
         at once (``score_nodes``, one call instead of one per node: the hot path at a thousand
         nodes)."""
         totals: list[int] | None = None
+        table, rows = self._rows(nodes) if columns else (None, None)
         for plugin in self.points["score"]:
             if plugin.name in state.skip_score:
                 continue
+            by_columns = getattr(plugin, "score_array", None) if table is not None else None
             batch = getattr(plugin, "score_nodes", None)
-            if batch is not None:
-                raw: list[int] = batch(state, pod, nodes)
+            scored = by_columns(state, pod, table, rows) if by_columns is not None else None
+            if scored is not None:
+                raw: list[int] = scored.tolist()
+            elif batch is not None:
+                raw = batch(state, pod, nodes)
             else:
                 raw = []
                 for node in nodes:
@@ -305,6 +317,18 @@ class Framework:
                 raw = [v * weight for v in raw]
             totals = raw if totals is None else list(map(int.__add__, totals, raw))
         return totals if totals is not None else [0] * len(nodes), None
+
+    def _rows(self, nodes: Sequence[NodeInfo]) -> tuple[Any, Any]:
+        """The snapshot's resource columns and the rows of ``nodes`` in them, if all are there."""
+        table = getattr(self.handle.snapshot, "columns", None)
+        if table is None:
+            return None, None
+        index = table.index
+        try:
+            rows = np.fromiter((index[n.name] for n in nodes), np.intp, len(nodes))
+        except KeyError:
+            return None, None
+        return table, rows
 
     def active_filters(self, state: CycleState) -> list[Any]:
         """The filter methods this cycle runs, in order (plugins PreFilter skipped left out)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
+from pocketkube.scheduler.framework.columns import ResourceColumns
 from pocketkube.scheduler.framework.types import NodeInfo
 
 
@@ -25,6 +26,8 @@ class NodeSnapshot:
         # apart (the cache keeps them current; computed here for snapshots built directly).
         self.image_names: Collection[str] = frozenset()
         self.prefer_no_schedule_nodes = 0
+        self.columns = ResourceColumns(())
+        self._dirty: dict[str, NodeInfo] = {}
         self.set(nodes)
 
     def set(self, nodes: Iterable[NodeInfo]) -> None:
@@ -33,6 +36,17 @@ class NodeSnapshot:
         self.refresh_affinity_lists()
         self.image_names = frozenset(name for n in self._list for name in n.image_states)
         self.prefer_no_schedule_nodes = sum(1 for n in self._list if has_prefer_no_schedule(n))
+        self.columns = ResourceColumns(self._list)
+        self._dirty.clear()
+
+    def mark_dirty(self, node: NodeInfo) -> None:
+        """``node``'s pods or Node object changed: rewrite its row before the next cycle."""
+        self._dirty[node.name] = node
+
+    def refresh_columns(self) -> None:
+        for node in self._dirty.values():
+            self.columns.refresh(node)
+        self._dirty.clear()
 
     def refresh_affinity_lists(self) -> None:
         self._with_affinity = [n for n in self._list if n.pods_with_affinity]

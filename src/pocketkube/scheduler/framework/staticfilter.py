@@ -15,8 +15,11 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
+from pocketkube.scheduler.framework.columns import ResourceColumns
 from pocketkube.scheduler.framework.status import Status
 
 # node name -> (the Node object the answer was computed for, the answer)
@@ -38,12 +41,52 @@ def placement_key(pod: Mapping[str, Any]) -> bytes:
     )
 
 
+class StaticMask:
+    """Node-static answers for every row of one column layout: which rows pass, and the
+    failure of each row that does not, with the ``node_version`` each was computed at."""
+
+    def __init__(self, columns: ResourceColumns) -> None:
+        self.layout = columns.layout
+        self.versions = np.full(len(columns), -1, np.int64)  # nothing computed yet
+        self.ok: npt.NDArray[np.bool_] = np.zeros(len(columns), np.bool_)
+        self.failures: dict[int, Status] = {}
+
+    def stale_rows(self, columns: ResourceColumns) -> npt.NDArray[np.intp]:
+        return np.flatnonzero(self.versions != columns.node_version)
+
+    def record(self, row: int, version: int, status: Status) -> None:
+        self.versions[row] = version
+        self.ok[row] = status.success
+        if status.success:
+            self.failures.pop(row, None)
+        else:
+            self.failures[row] = status
+
+
 class StaticFilterCache:
     """A bounded LRU of answer tables, one per distinct (profile, plugins, pod fields)."""
 
     def __init__(self, *, max_entries: int = 64) -> None:
         self._tables: OrderedDict[tuple[str, tuple[str, ...], bytes], NodeAnswers] = OrderedDict()
+        self._masks: OrderedDict[tuple[str, tuple[str, ...], bytes], StaticMask] = OrderedDict()
         self._max_entries = max_entries
+
+    def mask(
+        self,
+        profile: str,
+        plugins: Sequence[Any],
+        pod: Mapping[str, Any],
+        columns: ResourceColumns,
+    ) -> StaticMask:
+        """The answers for ``columns``' rows (a fresh table when the layout changed)."""
+        key = (profile, tuple(p.name for p in plugins), placement_key(pod))
+        mask = self._masks.get(key)
+        if mask is None or mask.layout != columns.layout:
+            mask = self._masks[key] = StaticMask(columns)
+            if len(self._masks) > self._max_entries:
+                self._masks.popitem(last=False)
+        self._masks.move_to_end(key)
+        return mask
 
     def answers(self, profile: str, plugins: Sequence[Any], pod: Mapping[str, Any]) -> NodeAnswers:
         key = (profile, tuple(p.name for p in plugins), placement_key(pod))

@@ -14,6 +14,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from pocketkube.scheduler.framework.columns import ResourceColumns
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.interface import MAX_NODE_SCORE, ClusterEvent, Handle
 from pocketkube.scheduler.framework.resources import CPU, MEMORY
@@ -93,6 +97,29 @@ class BalancedAllocation:
             difference = (cpu if cpu < 1.0 else 1.0) - (memory if memory < 1.0 else 1.0)
             std = (difference if difference > 0 else -difference) / 2
             scores.append(int((1 - std) * MAX_NODE_SCORE))
+        return scores
+
+    def score_array(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        columns: ResourceColumns,
+        rows: npt.NDArray[np.intp],
+    ) -> npt.NDArray[np.int64] | None:
+        """``score`` for the given rows of the columns (cpu and memory, the default)."""
+        if [r.name for r in self.resources] != [CPU, MEMORY]:
+            return None
+        requests = state.get(PRE_SCORE_KEY)
+        if requests is None:
+            requests = self._pod_requests(pod)
+        cpu_capacity, memory_capacity = columns.alloc_cpu[rows], columns.alloc_memory[rows]
+        both = (cpu_capacity > 0) & (memory_capacity > 0)
+        cpu = (columns.req_cpu[rows] + requests[0]) / np.where(both, cpu_capacity, 1)
+        memory = (columns.req_memory[rows] + requests[1]) / np.where(both, memory_capacity, 1)
+        std = np.abs(np.minimum(cpu, 1.0) - np.minimum(memory, 1.0)) / 2
+        scores: npt.NDArray[np.int64] = np.where(
+            both, ((1 - std) * MAX_NODE_SCORE).astype(np.int64), MAX_NODE_SCORE
+        )
         return scores
 
     def _pod_requests(self, pod: PodInfo) -> list[int]:

@@ -19,6 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from pocketkube.scheduler.framework.columns import ResourceColumns
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.interface import (
     MAX_NODE_SCORE,
@@ -320,6 +324,52 @@ class NodeResourcesFit:
             return error(f'error reading "{PRE_FILTER_KEY}" from cycleState: not found')
         reasons = insufficient_resources(request, node, self.ignored, self.ignored_groups)
         return unschedulable(*reasons) if reasons else None
+
+    def filter_mask(
+        self, state: CycleState, pod: PodInfo, columns: ResourceColumns
+    ) -> npt.NDArray[np.bool_] | None:
+        """``filter`` for every node of the snapshot at once (None: ask node by node)."""
+        request = state.get(PRE_FILTER_KEY)
+        if request is None or request.scalar:
+            return None
+        fits: npt.NDArray[np.bool_] = columns.pod_count < columns.alloc_pods
+        if request.milli_cpu > 0:
+            fits &= request.milli_cpu <= columns.alloc_cpu - columns.req_cpu
+        if request.memory > 0:
+            fits &= request.memory <= columns.alloc_memory - columns.req_memory
+        if request.ephemeral_storage > 0:
+            fits &= request.ephemeral_storage <= columns.alloc_storage - columns.req_storage
+        return fits
+
+    def score_array(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        columns: ResourceColumns,
+        rows: npt.NDArray[np.intp],
+    ) -> npt.NDArray[np.int64] | None:
+        """``score`` for the given rows of the columns (LeastAllocated on cpu and memory)."""
+        if not self._least_cpu_memory:
+            return None
+        requests = state.get(PRE_SCORE_KEY)
+        if requests is None:
+            requests = self._pod_requests(pod)
+        total = np.zeros(len(rows), np.int64)
+        weights = np.zeros(len(rows), np.int64)
+        for allocatable, used, wanted, weight in (
+            (columns.alloc_cpu, columns.nz_cpu, requests[0], self.resources[0].weight),
+            (columns.alloc_memory, columns.nz_memory, requests[1], self.resources[1].weight),
+        ):
+            capacity = allocatable[rows]
+            requested = used[rows] + wanted
+            present = capacity > 0
+            share = (capacity - requested) * MAX_NODE_SCORE // np.where(present, capacity, 1)
+            total += np.where(present & (requested <= capacity), share, 0) * weight
+            weights += np.where(present, weight, 0)
+        scores: npt.NDArray[np.int64] = np.where(
+            weights > 0, total // np.where(weights > 0, weights, 1), 0
+        )
+        return scores
 
     def filter_nodes(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
