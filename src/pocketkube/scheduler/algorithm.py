@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pocketkube.scheduler.framework.cyclestate import CycleState
-from pocketkube.scheduler.framework.runtime import Framework
+from pocketkube.scheduler.framework.runtime import FEASIBLE_ROWS, Framework
 from pocketkube.scheduler.framework.staticfilter import StaticFilterCache
 from pocketkube.scheduler.framework.status import Code, Status
 from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
@@ -226,7 +226,9 @@ class Algorithm:
             processed = int(hits[-1]) + 1
         else:
             processed = count
-        feasible = [nodes[row] for row in ((hits + start) % count).tolist()]
+        rows = (hits + start) % count
+        feasible = [nodes[row] for row in rows.tolist()]
+        state.write(FEASIBLE_ROWS, rows)
         if not feasible:
             # Explain every node: its node-static answer, or the first filter refusing it.
             for row, node in enumerate(nodes):

@@ -170,7 +170,9 @@ class InFlight:
     def done(self, uid: str) -> None:
         if self._pods.pop(uid, None) is None:
             return
-        oldest = min((seq for seq, _ in self._pods.values()), default=None)
+        # Pods enter in sequence order and a dict keeps insertion order: the first entry is
+        # the oldest still in flight.
+        oldest = next(iter(self._pods.values()))[0] if self._pods else None
         while self._events and (oldest is None or self._events[0][0] < oldest):
             self._events.popleft()
 

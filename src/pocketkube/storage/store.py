@@ -9,7 +9,6 @@ predicate so that an object leaving a selector is DELETED for that watcher and A
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -152,7 +151,11 @@ class KVStorage:
                     check_preconditions(key, current, preconditions)
                 elif preconditions is not None:
                     raise NotFound(f"key {key} not found", key=key)
-                desired = await update(copy.deepcopy(current))
+                # A second decode is the update's private copy: orjson is several times
+                # faster than deepcopy, and ``current`` stays as stored.
+                desired = await update(
+                    decode(kv.value, kv.mod_revision) if kv is not None else None
+                )
             except Exception:
                 if from_suggestion:  # the suggestion may be stale: decide on fresh data
                     from_suggestion, kv = False, await self._read(key)

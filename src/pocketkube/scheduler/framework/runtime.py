@@ -31,6 +31,7 @@ from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
 
 log = logging.getLogger(__name__)
 
+FEASIBLE_ROWS = "feasibleRows"  # CycleState key: the column rows of the feasible nodes
 POINTS = (
     "pre_enqueue",
     "queue_sort",
@@ -278,7 +279,7 @@ class Framework:
         at once (``score_nodes``, one call instead of one per node: the hot path at a thousand
         nodes)."""
         totals: list[int] | None = None
-        table, rows = self._rows(nodes) if columns else (None, None)
+        table, rows = self._rows(state, nodes) if columns else (None, None)
         for plugin in self.points["score"]:
             if plugin.name in state.skip_score:
                 continue
@@ -318,11 +319,15 @@ class Framework:
             totals = raw if totals is None else list(map(int.__add__, totals, raw))
         return totals if totals is not None else [0] * len(nodes), None
 
-    def _rows(self, nodes: Sequence[NodeInfo]) -> tuple[Any, Any]:
-        """The snapshot's resource columns and the rows of ``nodes`` in them, if all are there."""
+    def _rows(self, state: CycleState, nodes: Sequence[NodeInfo]) -> tuple[Any, Any]:
+        """The snapshot's resource columns and the rows of ``nodes`` in them, if all are there
+        (filtering over the columns leaves the rows it chose in the cycle state)."""
         table = getattr(self.handle.snapshot, "columns", None)
         if table is None:
             return None, None
+        known = state.get(FEASIBLE_ROWS)
+        if known is not None and len(known) == len(nodes):
+            return table, known
         index = table.index
         try:
             rows = np.fromiter((index[n.name] for n in nodes), np.intp, len(nodes))
