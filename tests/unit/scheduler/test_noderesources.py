@@ -13,7 +13,7 @@ from pocketkube.scheduler.framework.interface import ActionType, ClusterEvent
 from pocketkube.scheduler.framework.status import Code
 from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
 from pocketkube.scheduler.plugins import noderesources
-from pocketkube.scheduler.plugins.noderesources import (
+from pocketkube.scheduler.plugins.resourcescoring import (
     ResourceSpec,
     broken_linear,
     ratio_scorer,

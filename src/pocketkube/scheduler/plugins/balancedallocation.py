@@ -23,7 +23,7 @@ from pocketkube.scheduler.framework.interface import MAX_NODE_SCORE, ClusterEven
 from pocketkube.scheduler.framework.resources import CPU, MEMORY
 from pocketkube.scheduler.framework.status import Status, skip
 from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
-from pocketkube.scheduler.plugins.noderesources import (
+from pocketkube.scheduler.plugins.resourcescoring import (
     parse_resources,
     pod_score_request,
     resource_score,
