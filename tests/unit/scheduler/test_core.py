@@ -486,3 +486,19 @@ def test_column_path_equals_the_node_by_node_path(seed: int) -> None:
             reasons = sorted((n, s.reasons) for n, s in diagnosis.node_statuses.items())
             results.append((names, processed, totals, reasons if not feasible else None))
         assert results[0] == results[1]
+
+
+def test_non_zero_defaults_only_for_missing_requests_and_sidecar_host_ports() -> None:
+    zero = make_pod("z", cpu="0", memory="0")
+    assert pod_non_zero_requests(zero) == (0, 0)
+    sidecar = {
+        "name": "proxy",
+        "restartPolicy": "Always",
+        "ports": [{"containerPort": 15000, "hostPort": 15000}],
+    }
+    info = PodInfo(make_pod("s", spec={"initContainers": [sidecar]}))
+    node = node_info(make_node("n"))
+    node.add_pod(info)
+    assert node.used_ports.conflicts("0.0.0.0", "TCP", 15000)
+    # the sidecar runs beside the app container: both get the default request
+    assert info.non_zero_cpu == 200

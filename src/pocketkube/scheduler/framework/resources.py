@@ -105,27 +105,33 @@ class Resource:
         )
 
 
-def _container_requests(container: Mapping[str, Any]) -> Resource:
+def _container_requests(container: Mapping[str, Any], *, non_zero: bool = False) -> Resource:
     resources = container.get("resources") or {}
     # The API server defaults a missing request to the limit; read both for objects that
     # were never defaulted (tests, other servers).
     merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
-    return Resource.from_list(merged)
+    requests = Resource.from_list(merged)
+    if non_zero:  # only a missing request gets the default; an explicit 0 stays 0 (upstream)
+        if CPU not in merged:
+            requests.milli_cpu = DEFAULT_MILLI_CPU_REQUEST
+        if MEMORY not in merged:
+            requests.memory = DEFAULT_MEMORY_REQUEST
+    return requests
 
 
 def _is_sidecar(container: Mapping[str, Any]) -> bool:
     return container.get("restartPolicy") == "Always"
 
 
-def pod_requests(pod: Mapping[str, Any]) -> Resource:
+def pod_requests(pod: Mapping[str, Any], *, non_zero: bool = False) -> Resource:
     spec = pod.get("spec") or {}
     total = Resource()
     for container in spec.get("containers") or ():
-        total.add(_container_requests(container))
+        total.add(_container_requests(container, non_zero=non_zero))
     sidecars = Resource()
     init_max = Resource()
     for container in spec.get("initContainers") or ():
-        requests = _container_requests(container)
+        requests = _container_requests(container, non_zero=non_zero)
         if _is_sidecar(container):
             sidecars.add(requests)
             init_max.set_max(sidecars)
@@ -140,24 +146,7 @@ def pod_requests(pod: Mapping[str, Any]) -> Resource:
 
 
 def pod_non_zero_requests(pod: Mapping[str, Any]) -> tuple[int, int]:
-    """(millicores, bytes) with the defaults for containers that request nothing, for scoring."""
-    spec = pod.get("spec") or {}
-    cpu = memory = 0
-    for container in spec.get("containers") or ():
-        requests = _container_requests(container)
-        cpu += requests.milli_cpu or DEFAULT_MILLI_CPU_REQUEST
-        memory += requests.memory or DEFAULT_MEMORY_REQUEST
-    init_cpu = init_memory = 0
-    for container in spec.get("initContainers") or ():
-        requests = _container_requests(container)
-        if _is_sidecar(container):
-            cpu += requests.milli_cpu or DEFAULT_MILLI_CPU_REQUEST
-            memory += requests.memory or DEFAULT_MEMORY_REQUEST
-        else:
-            init_cpu = max(init_cpu, requests.milli_cpu or DEFAULT_MILLI_CPU_REQUEST)
-            init_memory = max(init_memory, requests.memory or DEFAULT_MEMORY_REQUEST)
-    overhead = Resource.from_list(spec.get("overhead"))
-    return (
-        max(cpu, init_cpu) + overhead.milli_cpu,
-        max(memory, init_memory) + overhead.memory,
-    )
+    """(millicores, bytes) with the defaults for containers that name no cpu or memory
+    request, for scoring (upstream's NonMissingContainerRequests)."""
+    requests = pod_requests(pod, non_zero=True)
+    return requests.milli_cpu, requests.memory

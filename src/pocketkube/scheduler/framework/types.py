@@ -156,9 +156,12 @@ WILDCARD_IP = "0.0.0.0"
 
 
 def host_ports(pod: Mapping[str, Any]) -> list[tuple[str, str, int]]:
-    """(hostIP, protocol, hostPort) for every container port that claims a host port."""
+    """(hostIP, protocol, hostPort) for every container port that claims a host port,
+    sidecar init containers (``restartPolicy: Always``) included, as upstream counts them."""
     result = []
-    for container in (pod.get("spec") or {}).get("containers") or ():
+    spec = pod.get("spec") or {}
+    sidecars = [c for c in spec.get("initContainers") or () if c.get("restartPolicy") == "Always"]
+    for container in [*(spec.get("containers") or ()), *sidecars]:
         for port in container.get("ports") or ():
             host_port = port.get("hostPort") or 0
             if host_port > 0:
