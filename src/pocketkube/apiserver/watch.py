@@ -108,8 +108,13 @@ async def serve_watch(
     # Not kept alive: a client that stopped reading may leave data in the connection, which
     # closing it (bounded by the TLS shutdown timeout) gets rid of.
     response.force_close()
-    await response.prepare(request)
     async with stream:
+        try:
+            await response.prepare(request)
+        except ConnectionResetError:
+            # The client left before the first byte: nothing to send, nothing to log (aiohttp
+            # meets the closed connection again when finishing the response, and stays quiet).
+            return response
         try:
             async with asyncio.timeout(min(timeout_seconds, MAX_TIMEOUT_SECONDS)):
                 await _write_events(request, response, stream, encode)
