@@ -153,6 +153,17 @@ class Cache:
         uid = pod_uid(pod)
         node_name = str((pod.get("spec") or {}).get("nodeName", ""))
         state = self._pods.get(uid)
+        if (
+            state is not None
+            and state.node == node_name
+            and state.info.pod.get("spec") == pod.get("spec")
+            and state.info.labels == ((pod.get("metadata") or {}).get("labels") or {})
+        ):
+            # The binding (or a status change) of a pod counted as it is: what the plugins read
+            # of it is unchanged, so keep its PodInfo and only take the newer object.
+            state.info.pod = pod
+            state.assumed = False
+            return
         if state is not None:
             if state.node != node_name:
                 log.warning(
