@@ -131,7 +131,11 @@ class Client:
         context = await asyncio.to_thread(self.config.ssl_context)
         connector = aiohttp.TCPConnector(ssl=context or False, limit=self._connection_limit)
         self._session = aiohttp.ClientSession(
-            connector=connector, headers=self.config.headers(), timeout=self._timeout
+            connector=connector,
+            headers=self.config.headers(),
+            timeout=self._timeout,
+            # The Kubernetes API sets no cookies: skip the per-request cookie-jar work.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         return self
 
