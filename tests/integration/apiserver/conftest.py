@@ -5,15 +5,13 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 
-from pocketkube.apiserver.app import APIServer, APIServerConfig
-from pocketkube.storage.sqlite import SQLiteBackend
+from pocketkube.apiserver.app import APIServer
 
 
 @dataclass
@@ -43,19 +41,6 @@ class Client:
                 return response.status, orjson.loads(text)
             except orjson.JSONDecodeError:
                 return response.status, text.decode(errors="replace")
-
-
-@pytest.fixture
-async def apiserver(tmp_path: Path) -> AsyncIterator[APIServer]:
-    backend = SQLiteBackend(tmp_path / "state.db")
-    await backend.start()
-    server = APIServer(config=APIServerConfig(data_dir=tmp_path / "data", port=0), backend=backend)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
-        await backend.close()
 
 
 def _context(server: APIServer, *, with_cert: bool) -> ssl.SSLContext:

@@ -1,5 +1,5 @@
-"""A real API server on SQLite, an admin client, and the scheduler running against it in the
-test's event loop with its own client, as ``pocketkube scheduler`` would."""
+"""The scheduler running against the shared test API server (tests/integration/conftest.py) in
+the test's event loop with its own client, as ``pocketkube scheduler`` would."""
 
 from __future__ import annotations
 
@@ -7,39 +7,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pocketkube.apiserver.app import APIServer, APIServerConfig
+from pocketkube.apiserver.app import APIServer
 from pocketkube.client import ApiError, Client, load_kubeconfig
 from pocketkube.scheduler.config import SchedulerConfig, parse_config
 from pocketkube.scheduler.plugins import in_tree_registry
 from pocketkube.scheduler.scheduler import Scheduler
-from pocketkube.storage.sqlite import SQLiteBackend
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-async def apiserver(tmp_path: Path) -> AsyncIterator[APIServer]:
-    backend = SQLiteBackend(tmp_path / "state.db")
-    await backend.start()
-    server = APIServer(config=APIServerConfig(data_dir=tmp_path / "data", port=0), backend=backend)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
-        await backend.close()
-
-
-@pytest.fixture
-async def client(apiserver: APIServer) -> AsyncIterator[Client]:
-    config = load_kubeconfig(apiserver.kubeconfig_path, user_agent="pocketkube-test")
-    async with Client(config=config) as client:
-        yield client
 
 
 StartScheduler = Callable[..., Awaitable[Scheduler]]
