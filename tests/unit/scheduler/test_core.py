@@ -23,6 +23,7 @@ from pocketkube.scheduler.framework.resources import pod_non_zero_requests, pod_
 from pocketkube.scheduler.framework.runtime import Framework
 from pocketkube.scheduler.framework.status import Code, Status, unresolvable, unschedulable
 from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
+from pocketkube.scheduler.framework.waiting import WaitingPod
 from pocketkube.scheduler.plugins import in_tree_registry
 from pocketkube.scheduler.profile import build_framework
 
@@ -502,3 +503,20 @@ def test_non_zero_defaults_only_for_missing_requests_and_sidecar_host_ports() ->
     assert node.used_ports.conflicts("0.0.0.0", "TCP", 15000)
     # the sidecar runs beside the app container: both get the default request
     assert info.non_zero_cpu == 200
+
+
+async def test_waiting_pod_allow_reject_and_timeout() -> None:
+
+    pod = PodInfo(make_pod("w"))
+    allowed = WaitingPod(pod, {"A": 5.0, "B": 5.0})
+    allowed.allow("A")
+    allowed.allow("B")
+    assert (await allowed.wait()).success
+    rejected = WaitingPod(pod, {"A": 5.0})
+    rejected.reject("A", "no")
+    status = await rejected.wait()
+    assert status.code == Code.UNSCHEDULABLE
+    assert status.plugin == "A"
+    late = WaitingPod(pod, {"Slow": 0.01})
+    status = await late.wait()
+    assert status.reasons == ["rejected due to timeout after waiting 0.01s at plugin Slow"]

@@ -12,9 +12,10 @@ import pytest
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.fake import FakeHandle, make_node, make_pod, node_info
 from pocketkube.scheduler.framework.interface import PostFilterResult, PreFilterResult
-from pocketkube.scheduler.framework.runtime import Framework, WaitingPod
+from pocketkube.scheduler.framework.runtime import Framework
 from pocketkube.scheduler.framework.status import Code, Status, unresolvable, unschedulable
 from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
+from pocketkube.scheduler.framework.waiting import WaitingPod
 from pocketkube.scheduler.plugins import defaultpreemption
 from pocketkube.scheduler.plugins.defaultpreemption import DefaultPreemption
 from pocketkube.scheduler.plugins.preemption import (

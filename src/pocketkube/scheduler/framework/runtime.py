@@ -8,7 +8,6 @@ summed per node), Reserve, Permit, and in the binding cycle PreBind, Bind and Po
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,6 +27,7 @@ from pocketkube.scheduler.framework.interface import (
 )
 from pocketkube.scheduler.framework.status import Code, Status, error, unresolvable
 from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
+from pocketkube.scheduler.framework.waiting import WaitingPod
 
 log = logging.getLogger(__name__)
 
@@ -65,39 +65,6 @@ _METHODS = {
 
 def implements(plugin: Any, point: str) -> bool:
     return callable(getattr(plugin, _METHODS[point], None))
-
-
-class WaitingPod:
-    """A pod held at Permit until every waiting plugin allows it, or one rejects it."""
-
-    def __init__(self, pod: PodInfo, plugins: Mapping[str, float]) -> None:
-        self.pod = pod
-        self.pending = dict(plugins)
-        self.result: Status | None = None
-        self._done = asyncio.Event()
-
-    def allow(self, plugin: str) -> None:
-        self.pending.pop(plugin, None)
-        if not self.pending:
-            self.result = Status()
-            self._done.set()
-
-    def reject(self, plugin: str, message: str) -> None:
-        self.result = Status(Code.UNSCHEDULABLE, [message], plugin)
-        self._done.set()
-
-    async def wait(self) -> Status:
-        timeout = min(self.pending.values()) if self.pending else 0
-        try:
-            await asyncio.wait_for(self._done.wait(), timeout)
-        except TimeoutError:
-            plugin = min(self.pending, key=lambda p: self.pending[p])
-            return Status(
-                Code.UNSCHEDULABLE,
-                [f"rejected due to timeout after waiting {timeout}s at plugin {plugin}"],
-                plugin,
-            )
-        return self.result or Status()
 
 
 class Framework:
