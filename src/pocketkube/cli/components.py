@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 10.0
 MAX_RESTART_DELAY = 30.0
+HEALTHY_RUN = 60.0  # seconds up after which a crash restarts the back-off
 
 
 def component_kubeconfig(
@@ -46,13 +47,17 @@ class ComponentProcess:
     async def run(self) -> None:
         """Keep the component running until cancelled."""
         delay = 1.0
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             process = await asyncio.create_subprocess_exec(*self.argv)
             try:
                 code = await process.wait()
             except asyncio.CancelledError:
                 await self._stop(process)
                 raise
+            if loop.time() - started > HEALTHY_RUN:
+                delay = 1.0  # it ran fine for a while: this is a new failure, not a crash loop
             self.restarts += 1
             log.warning("%s exited with %s; restarting in %.0f s", self.name, code, delay)
             await asyncio.sleep(delay)

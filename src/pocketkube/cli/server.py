@@ -1,8 +1,9 @@
-"""``pocketkube server`` and ``pocketkube apiserver``: the control plane in one process.
+"""``pocketkube server`` and ``pocketkube apiserver``: the control plane in one command.
 
-Today that is the datastore (SQLite by default, or etcd) with its background compactor and the
-API server in front of it; the scheduler and controllers join as they land
-(docs/architecture.md). ``apiserver`` runs the same without anything else that ``server`` adds.
+The datastore (SQLite by default, or etcd) with its background compactor and the API server in
+front of it run in this process; the scheduler runs beside it as a child process with its own
+client identity (``components.py``), and controllers and the kubelet will join the same way as
+they land (docs/architecture.md). ``apiserver`` runs the API server and datastore alone.
 """
 
 from __future__ import annotations
