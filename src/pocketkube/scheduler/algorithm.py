@@ -13,12 +13,14 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from pocketkube.scheduler.framework.columns import ResourceColumns
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.runtime import FEASIBLE_ROWS, Framework
-from pocketkube.scheduler.framework.staticfilter import StaticFilterCache
+from pocketkube.scheduler.framework.staticfilter import StaticFilterCache, StaticMask
 from pocketkube.scheduler.framework.status import Code, Status
 from pocketkube.scheduler.framework.types import NodeInfo, PodInfo
 
@@ -254,8 +256,11 @@ class Algorithm:
     ) -> tuple[list[NodeInfo], int]:
         count = len(nodes)
         static, dynamic = framework.split_filters(state)
-        answers = (
-            self.static_filters.answers(framework.profile_name, static, pod.pod) if static else None
+        columns = getattr(framework.handle.snapshot, "columns", None)
+        remembered = (
+            self.static_filters.mask(framework.profile_name, static, pod.pod, columns)
+            if static and columns is not None
+            else None
         )
         feasible: list[NodeInfo] = []
         position = 0
@@ -265,17 +270,12 @@ class Algorithm:
             position += size
             survivors = []
             for node in chunk:
-                if answers is None:
-                    survivors.append(node)
-                    continue
-                known = answers.get(node.name)
-                if known is not None and known[0] is node.node:
-                    status = known[1]
-                else:
-                    status = framework.run_filter_plugins(state, pod, node, static)
-                    if status.code != Code.ERROR:
-                        answers[node.name] = (node.node, status)
-                if status.success:
+                status = (
+                    self._static_answer(framework, state, pod, node, static, columns, remembered)
+                    if static
+                    else None
+                )
+                if status is None or status.success:
                     survivors.append(node)
                 else:
                     _record(diagnosis, node, status)
@@ -306,6 +306,29 @@ class Algorithm:
                 survivors = survivors[:room]
             feasible.extend(survivors)
         return feasible, position
+
+    @staticmethod
+    def _static_answer(
+        framework: Framework,
+        state: CycleState,
+        pod: PodInfo,
+        node: NodeInfo,
+        static: Sequence[Any],
+        columns: ResourceColumns | None,
+        remembered: StaticMask | None,
+    ) -> Status:
+        """The node-static filters' answer for ``node``: remembered for its row, or computed
+        (and remembered) now."""
+        row = columns.index.get(node.name) if columns is not None else None
+        if row is None or remembered is None or columns is None:
+            return framework.run_filter_plugins(state, pod, node, static)
+        version = int(columns.node_version[row])
+        status = remembered.answer(row, version)
+        if status is None:
+            status = framework.run_filter_plugins(state, pod, node, static)
+            if status.code != Code.ERROR:
+                remembered.record(row, version, status)
+        return status
 
     def _filter_with_nominated(
         self,

@@ -125,11 +125,7 @@ class Cache:
         uid = pod_uid(info.pod)
         if uid in self._pods:
             raise ValueError(f"pod {info.key} ({uid}) is already in the cache")
-        self._pods[uid] = _PodState(info, node_name, assumed=True)
-        node = self._node(node_name)
-        node.add_pod(info)
-        self._snapshot.mark_dirty(node)
-        self._touch(info)
+        self._place(uid, info, node_name, assumed=True)
 
     def finish_binding(self, pod: Obj) -> None:
         state = self._pods.get(pod_uid(pod))
@@ -173,12 +169,7 @@ class Cache:
                     node_name,
                 )
             self._remove(uid, state)
-        info = PodInfo(pod)
-        self._pods[uid] = _PodState(info, node_name, assumed=False)
-        node = self._node(node_name)
-        node.add_pod(info)
-        self._snapshot.mark_dirty(node)
-        self._touch(info)
+        self._place(uid, PodInfo(pod), node_name, assumed=False)
 
     def update_pod(self, pod: Obj) -> None:
         self.add_pod(pod)
@@ -188,6 +179,13 @@ class Cache:
         state = self._pods.get(uid)
         if state is not None:
             self._remove(uid, state)
+
+    def _place(self, uid: str, info: PodInfo, node_name: str, *, assumed: bool) -> None:
+        self._pods[uid] = _PodState(info, node_name, assumed=assumed)
+        node = self._node(node_name)
+        node.add_pod(info)
+        self._snapshot.mark_dirty(node)
+        self._touch(info)
 
     def _remove(self, uid: str, state: _PodState) -> None:
         del self._pods[uid]

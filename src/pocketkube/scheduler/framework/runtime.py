@@ -242,21 +242,18 @@ class Framework:
         *,
         columns: bool = False,
     ) -> tuple[list[int], Status | None]:
-        """Each node's weighted total, in the order of ``nodes``. A plugin may score all nodes
-        at once (``score_nodes``, one call instead of one per node: the hot path at a thousand
-        nodes)."""
+        """Each node's weighted total, in the order of ``nodes``. With ``columns``, a plugin
+        that offers ``score_array`` scores all nodes in one vector expression (the hot path at
+        a thousand nodes); the others are asked node by node."""
         totals: list[int] | None = None
         table, rows = self._rows(state, nodes) if columns else (None, None)
         for plugin in self.points["score"]:
             if plugin.name in state.skip_score:
                 continue
             by_columns = getattr(plugin, "score_array", None) if table is not None else None
-            batch = getattr(plugin, "score_nodes", None)
             scored = by_columns(state, pod, table, rows) if by_columns is not None else None
             if scored is not None:
                 raw: list[int] = scored.tolist()
-            elif batch is not None:
-                raw = batch(state, pod, nodes)
             else:
                 raw = []
                 for node in nodes:

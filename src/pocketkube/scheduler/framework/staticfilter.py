@@ -5,8 +5,9 @@ taints, ``spec.unschedulable``, name) and at four fields of the pod (``nodeName`
 ``nodeSelector``, ``affinity.nodeAffinity``, ``tolerations``), never at the pods already on the
 node. Pods of one workload share those fields, so their answers for a node are the same until
 the Node object changes. The scheduler keeps them here per (profile, plugins, pod fields) and
-per node, checked against the node object's identity: a node update (a new object from the
-informer) invalidates its entries. A plugin opts in with ``node_static = True``.
+per row of the snapshot's resource columns, stamped with the row's ``node_version``: a node
+update (a new object from the informer) makes its answer stale, a new row layout (nodes added
+or removed) the whole table. A plugin opts in with ``node_static = True``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ import orjson
 
 from pocketkube.scheduler.framework.columns import ResourceColumns
 from pocketkube.scheduler.framework.status import Status
-
-# node name -> (the Node object the answer was computed for, the answer)
-NodeAnswers = dict[str, tuple[object, Status]]
 
 
 def placement_key(pod: Mapping[str, Any]) -> bytes:
@@ -41,6 +39,9 @@ def placement_key(pod: Mapping[str, Any]) -> bytes:
     )
 
 
+FITS = Status()  # the answer for rows that pass (read, never changed)
+
+
 class StaticMask:
     """Node-static answers for every row of one column layout: which rows pass, and the
     failure of each row that does not, with the ``node_version`` each was computed at."""
@@ -53,6 +54,12 @@ class StaticMask:
 
     def stale_rows(self, columns: ResourceColumns) -> npt.NDArray[np.intp]:
         return np.flatnonzero(self.versions != columns.node_version)
+
+    def answer(self, row: int, version: int) -> Status | None:
+        """The answer remembered for ``row`` at ``version`` (None: not known)."""
+        if self.versions[row] != version:
+            return None
+        return FITS if self.ok[row] else self.failures[row]
 
     def record(self, row: int, version: int, status: Status) -> None:
         self.versions[row] = version
@@ -67,7 +74,6 @@ class StaticFilterCache:
     """A bounded LRU of answer tables, one per distinct (profile, plugins, pod fields)."""
 
     def __init__(self, *, max_entries: int = 64) -> None:
-        self._tables: OrderedDict[tuple[str, tuple[str, ...], bytes], NodeAnswers] = OrderedDict()
         self._masks: OrderedDict[tuple[str, tuple[str, ...], bytes], StaticMask] = OrderedDict()
         self._max_entries = max_entries
 
@@ -88,16 +94,5 @@ class StaticFilterCache:
         self._masks.move_to_end(key)
         return mask
 
-    def answers(self, profile: str, plugins: Sequence[Any], pod: Mapping[str, Any]) -> NodeAnswers:
-        key = (profile, tuple(p.name for p in plugins), placement_key(pod))
-        table = self._tables.get(key)
-        if table is None:
-            table = self._tables[key] = {}
-            if len(self._tables) > self._max_entries:
-                self._tables.popitem(last=False)
-        else:
-            self._tables.move_to_end(key)
-        return table
-
     def __len__(self) -> int:
-        return len(self._tables)
+        return len(self._masks)

@@ -74,31 +74,6 @@ class BalancedAllocation:
             node, self.resources, requests, balanced_score, use_requested=True
         ), None
 
-    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
-        """All nodes at once; cpu and memory (the default) inlined. Same numbers as ``score``."""
-        requests = state.get(PRE_SCORE_KEY)
-        if requests is None:
-            requests = self._pod_requests(pod)
-        if [r.name for r in self.resources] != [CPU, MEMORY]:
-            return [
-                resource_score(n, self.resources, requests, balanced_score, use_requested=True)
-                for n in nodes
-            ]
-        pod_cpu, pod_memory = requests
-        scores = []
-        for node in nodes:
-            allocatable, used = node.allocatable, node.requested
-            cpu_capacity, memory_capacity = allocatable.milli_cpu, allocatable.memory
-            if not (cpu_capacity and memory_capacity):
-                scores.append(MAX_NODE_SCORE)  # one fraction or none: no deviation
-                continue
-            cpu = (used.milli_cpu + pod_cpu) / cpu_capacity
-            memory = (used.memory + pod_memory) / memory_capacity
-            difference = (cpu if cpu < 1.0 else 1.0) - (memory if memory < 1.0 else 1.0)
-            std = (difference if difference > 0 else -difference) / 2
-            scores.append(int((1 - std) * MAX_NODE_SCORE))
-        return scores
-
     def score_array(
         self,
         state: CycleState,

@@ -97,7 +97,7 @@ class NodeResourcesFit:
         strategy = args.get("scoringStrategy") or {}
         kind = strategy.get("type", "") if strategy else LEAST_ALLOCATED
         names = [r.name for r in self.resources]
-        # The common case gets a loop without per-resource dispatch (see score_nodes).
+        # The default strategy also scores over the resource columns (see score_array).
         self._least_cpu_memory = kind == LEAST_ALLOCATED and names == [CPU, MEMORY]
 
     def pre_filter(
@@ -198,38 +198,6 @@ class NodeResourcesFit:
         return resource_score(
             node, self.resources, requests, self.scorer, use_requested=False
         ), None
-
-    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
-        """All nodes at once; LeastAllocated on cpu and memory (the default) inlined, since it
-        runs for hundreds of nodes per pod. Same numbers as ``score``."""
-        requests = state.get(PRE_SCORE_KEY)
-        if requests is None:
-            requests = self._pod_requests(pod)
-        if not self._least_cpu_memory:
-            return [
-                resource_score(n, self.resources, requests, self.scorer, use_requested=False)
-                for n in nodes
-            ]
-        pod_cpu, pod_memory = requests
-        cpu_weight, memory_weight = self.resources[0].weight, self.resources[1].weight
-        scores = []
-        for node in nodes:
-            allocatable, used = node.allocatable, node.non_zero_requested
-            total = weights = 0
-            capacity = allocatable.milli_cpu
-            if capacity:
-                requested = used.milli_cpu + pod_cpu
-                if requested <= capacity:
-                    total += (capacity - requested) * MAX_NODE_SCORE // capacity * cpu_weight
-                weights += cpu_weight
-            capacity = allocatable.memory
-            if capacity:
-                requested = used.memory + pod_memory
-                if requested <= capacity:
-                    total += (capacity - requested) * MAX_NODE_SCORE // capacity * memory_weight
-                weights += memory_weight
-            scores.append(total // weights if weights else 0)
-        return scores
 
     def _pod_requests(self, pod: PodInfo) -> list[int]:
         return [pod_score_request(pod, r.name, use_requested=False) for r in self.resources]
