@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= $(CURDIR)/data
-DEBIAN_PACKAGES := etcd-server etcd-client
+DEBIAN_PACKAGES := etcd-server etcd-client containernetworking-plugins iproute2 iptables
 
 .PHONY: run test lint bench deps system-deps clean
 

@@ -57,7 +57,12 @@ class Cluster:
         return result
 
 
-def start_server(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+def start_server(
+    data_dir: Path, port: int, *extra: str, kubelet: bool = False
+) -> subprocess.Popen[str]:
+    """A server; without ``kubelet`` it runs no node (the API and scheduler tests need none)."""
+    if not kubelet:
+        extra = ("--disable-kubelet", *extra)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -101,3 +106,14 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield Cluster(proc, data_dir, port, tmp_path / "kubectl-cache")
     finally:
         stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One node whose kubelet runs pods (shared by a test module; each test uses its own
+    namespace)."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    from tests.e2e.nodecluster import node_cluster_at
+
+    yield from node_cluster_at(tmp_path_factory.mktemp("node"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -62,7 +63,14 @@ def control_plane_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _run(*, scheduler: bool = False, scheduler_config: Path | None = None, **kwargs: Any) -> None:
+def _run(
+    *,
+    scheduler: bool = False,
+    scheduler_config: Path | None = None,
+    kubelet: bool = False,
+    kubelet_options: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
     from pocketkube.cli.server import ServerOptions, run_server
 
     options = ServerOptions(
@@ -79,6 +87,8 @@ def _run(*, scheduler: bool = False, scheduler_config: Path | None = None, **kwa
         advertise_address=kwargs["advertise_address"],
         scheduler=scheduler,
         scheduler_config=scheduler_config.absolute() if scheduler_config else None,
+        kubelet=kubelet,
+        **(kubelet_options or {}),
     )
     try:
         asyncio.run(run_server(options))
@@ -99,9 +109,42 @@ def _run(*, scheduler: bool = False, scheduler_config: Path | None = None, **kwa
     default=None,
     help="A KubeSchedulerConfiguration file for the scheduler.",
 )
-def server(disable_scheduler: bool, scheduler_config: Path | None, **kwargs: Any) -> None:
-    """Run the whole control plane: the API server, and the scheduler as its own process."""
-    _run(scheduler=not disable_scheduler, scheduler_config=scheduler_config, **kwargs)
+@click.option("--disable-kubelet", is_flag=True, help="Do not run a kubelet for this node.")
+@click.option("--node-name", default="", help="The server node's name (default: the hostname).")
+@click.option("--pod-cidr", default="10.42.0.0/24", show_default=True, help="This node's pods.")
+@click.option(
+    "--node-ip", default="127.0.0.1", show_default=True, help="The address the node reports."
+)
+@click.option(
+    "--kubelet-arg",
+    "kubelet_args",
+    multiple=True,
+    help="A flag for the kubelet, e.g. --kubelet-arg=--container-restart-backoff-base=1.",
+)
+def server(
+    disable_scheduler: bool,
+    scheduler_config: Path | None,
+    disable_kubelet: bool,
+    node_name: str,
+    pod_cidr: str,
+    node_ip: str,
+    kubelet_args: tuple[str, ...],
+    **kwargs: Any,
+) -> None:
+    """Run a one-node cluster: the API server, and the scheduler and this node's kubelet as
+    their own processes."""
+    _run(
+        scheduler=not disable_scheduler,
+        scheduler_config=scheduler_config,
+        kubelet=not disable_kubelet,
+        kubelet_options={
+            "node_name": node_name,
+            "pod_cidr": pod_cidr,
+            "node_ip": node_ip,
+            "kubelet_args": kubelet_args,
+        },
+        **kwargs,
+    )
 
 
 @main.command()
@@ -129,6 +172,58 @@ def scheduler(kubeconfig: Path | None, config_path: Path | None) -> None:
         raise click.UsageError(str(err)) from None
     except KeyboardInterrupt:
         pass
+
+
+@main.command()
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="The kubeconfig with the node's identity (CN=system:node:<name>).",
+)
+@click.option("--node-name", default="", help="The node's name (default: the hostname).")
+@click.option("--runtime", type=click.Choice(["process"]), default="process", show_default=True)
+@click.option(
+    "--root-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("/var/lib/pocketkube/kubelet"),
+    show_default=True,
+    help="Where the kubelet and its runtime keep pods' state, volumes and logs.",
+)
+@click.option("--pod-cidr", default="10.42.0.0/24", show_default=True)
+@click.option("--node-ip", default="127.0.0.1", show_default=True)
+@click.option("--node-labels", default="", help="Extra labels: key=value,key=value.")
+@click.option("--control-plane", is_flag=True, help="Label the node as a control-plane node.")
+@click.option(
+    "--container-restart-backoff-base",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds before the second restart of a crashing container (doubling).",
+)
+@click.option("--container-restart-backoff-max", type=float, default=300.0, show_default=True)
+@click.option(
+    "--pleg-period", type=float, default=1.0, show_default=True, help="Runtime relist period."
+)
+@click.option("--node-status-update-frequency", type=float, default=10.0, show_default=True)
+@click.option("--node-lease-renew-interval", type=float, default=10.0, show_default=True)
+def kubelet(kubeconfig: Path, **kwargs: Any) -> None:
+    """Run the kubelet: the pods bound to this node, on the process runtime."""
+    from pocketkube.cli.server import default_node_name
+    from pocketkube.kubelet.app import KubeletOptions, run_kubelet
+
+    labels = dict(
+        item.split("=", 1) for item in kwargs.pop("node_labels").split(",") if "=" in item
+    )
+    kwargs.pop("runtime")
+    options = KubeletOptions(
+        node_name=kwargs.pop("node_name") or default_node_name(),
+        root_dir=kwargs.pop("root_dir").absolute(),
+        node_labels=labels,
+        **kwargs,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_kubelet(kubeconfig=kubeconfig, options=options))
 
 
 @main.command()

@@ -2,8 +2,9 @@
 
 The datastore (SQLite by default, or etcd) with its background compactor and the API server in
 front of it run in this process; the scheduler runs beside it as a child process with its own
-client identity (``components.py``), and controllers and the kubelet will join the same way as
-they land (docs/architecture.md). ``apiserver`` runs the API server and datastore alone.
+client identity (``components.py``), and so does the kubelet of the server's own node;
+controllers will join the same way as they land (docs/architecture.md). ``apiserver`` runs
+the API server and datastore alone.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,11 @@ class ServerOptions:
     # Components started beside the API server (``pocketkube server``; ``apiserver`` has none).
     scheduler: bool = False
     scheduler_config: Path | None = None
+    kubelet: bool = False
+    node_name: str = ""
+    pod_cidr: str = "10.42.0.0/24"
+    node_ip: str = "127.0.0.1"
+    kubelet_args: tuple[str, ...] = ()  # extra flags passed through to the kubelet
 
 
 def prepare_data_dir(data_dir: Path) -> None:
@@ -98,17 +105,52 @@ async def run_server(options: ServerOptions) -> None:
 
 async def _components(options: ServerOptions, apiserver: APIServer) -> list[ComponentProcess]:
     """The child processes to run, each with its own kubeconfig in the data directory."""
-    if not options.scheduler or apiserver.pki is None:
+    if apiserver.pki is None:
         return []
-    kubeconfig = await asyncio.to_thread(
-        component_kubeconfig,
-        data_dir=options.data_dir,
-        pki=apiserver.pki,
-        server_url=apiserver.url,
-        name="scheduler",
-        user="system:kube-scheduler",
-    )
-    args = ["scheduler", "--kubeconfig", str(kubeconfig)]
-    if options.scheduler_config is not None:
-        args += ["--config", str(options.scheduler_config)]
-    return [ComponentProcess(name="scheduler", args=args)]
+    components = []
+    if options.scheduler:
+        kubeconfig = await asyncio.to_thread(
+            component_kubeconfig,
+            data_dir=options.data_dir,
+            pki=apiserver.pki,
+            server_url=apiserver.url,
+            name="scheduler",
+            user="system:kube-scheduler",
+        )
+        args = ["scheduler", "--kubeconfig", str(kubeconfig)]
+        if options.scheduler_config is not None:
+            args += ["--config", str(options.scheduler_config)]
+        components.append(ComponentProcess(name="scheduler", args=args))
+    if options.kubelet:
+        node = options.node_name or default_node_name()
+        kubeconfig = await asyncio.to_thread(
+            component_kubeconfig,
+            data_dir=options.data_dir,
+            pki=apiserver.pki,
+            server_url=apiserver.url,
+            name="kubelet",
+            user=f"system:node:{node}",
+            groups=("system:nodes",),
+        )
+        args = [
+            "kubelet",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--node-name",
+            node,
+            "--root-dir",
+            str(options.data_dir / "kubelet"),
+            "--pod-cidr",
+            options.pod_cidr,
+            "--node-ip",
+            options.node_ip,
+            "--control-plane",
+            *options.kubelet_args,
+        ]
+        components.append(ComponentProcess(name="kubelet", args=args))
+    return components
+
+
+def default_node_name() -> str:
+    """The host's name, lowercased, as the kubelet names its node by default."""
+    return socket.gethostname().lower()

@@ -52,7 +52,10 @@ class EventSink(Protocol):
 
 def object_reference(obj: Obj) -> Obj:
     """The ObjectReference an event points at: apiVersion, kind, namespace, name, uid,
-    resourceVersion (those the object has)."""
+    resourceVersion (those the object has). A reference itself (no ``metadata``, but a kind and
+    a name, perhaps a ``fieldPath`` naming a container) is taken as it is."""
+    if "metadata" not in obj and obj.get("kind") and obj.get("name"):
+        return dict(obj)
     meta = obj.get("metadata") or {}
     if not obj.get("kind") or not meta.get("name"):
         raise ValueError("an event needs an object with a kind and a name")

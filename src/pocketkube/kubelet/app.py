@@ -1,0 +1,275 @@
+"""``pocketkube kubelet``: the parts of the kubelet assembled, and run until SIGTERM.
+
+Everything the kubelet knows of the cluster comes through one ``Client`` with the node's identity
+(``system:node:<name>``): an informer on the pods bound to this node, one on Services (for the
+service-link environment variables), and the node's own object. Every part runs as a task of
+one TaskGroup; stopping the kubelet leaves the pods' processes running, as upstream does, and a
+kubelet started again on the same root directory adopts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pocketkube.client import Client, load_kubeconfig
+from pocketkube.client.events import EventRecorder
+from pocketkube.client.informer import Informer
+from pocketkube.client.resources import PODS, SERVICES
+from pocketkube.client.rest import Obj
+from pocketkube.kubelet import podutil
+from pocketkube.kubelet.backoff import Backoff
+from pocketkube.kubelet.containerconfig import KubeletContainerConfigs
+from pocketkube.kubelet.kubelet import Kubelet
+from pocketkube.kubelet.lifecycle.hooks import HookRunner
+from pocketkube.kubelet.node import LeaseRenewer, NodeStatusManager, host_machine_info
+from pocketkube.kubelet.node.pressure import read_host_signals
+from pocketkube.kubelet.prober.manager import ProberManager
+from pocketkube.kubelet.runtimemanager import RuntimeManager
+from pocketkube.kubelet.statusmanager import StatusManager
+from pocketkube.kubelet.termination import TerminationMessages
+from pocketkube.kubelet.volumes.manager import VolumeManager
+from pocketkube.kubelet.volumes.source import ClientVolumeSource
+from pocketkube.runtime import cri
+from pocketkube.runtime.process.cgroups import default_cgroups
+from pocketkube.runtime.process.network import default_network
+from pocketkube.runtime.process.runtime import ProcessRuntime
+
+log = logging.getLogger(__name__)
+
+KUBELET_VERSION = "v1.33.0"  # the Kubernetes version whose kubelet this one follows
+IMAGE_NOTE = " (the process runtime runs the host's binaries: nothing was pulled)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KubeletOptions:
+    node_name: str
+    root_dir: Path
+    pod_cidr: str = "10.42.0.0/24"
+    node_ip: str = "127.0.0.1"
+    node_labels: Mapping[str, str] = field(default_factory=dict)
+    control_plane: bool = False
+    container_restart_backoff_base: float = 10.0
+    container_restart_backoff_max: float = 300.0
+    pleg_period: float = 1.0
+    node_status_update_frequency: float = 10.0
+    node_lease_renew_interval: float = 10.0
+
+
+class _PodIndex:
+    """The pods informer's store, by uid (what the sync loop and the status manager look up)."""
+
+    def __init__(self, informer: Informer) -> None:
+        self._informer = informer
+        informer.add_indexer("uid", lambda obj: [str(obj.get("metadata", {}).get("uid", ""))])
+
+    def by_uid(self, uid: str) -> Obj | None:
+        found = self._informer.store.by_index("uid", uid)
+        return found[0] if found else None
+
+    def uids(self) -> list[str]:
+        return [str(p["metadata"]["uid"]) for p in self._informer.store.list()]
+
+
+def bare_id(container_id: str) -> str:
+    """The runtime's id in the API's ``<runtime>://<id>``."""
+    return container_id.rpartition("://")[2]
+
+
+class _BareIds:
+    """The runtime's exec for the prober, which knows containers by their API ids."""
+
+    def __init__(self, runtime: ProcessRuntime) -> None:
+        self._runtime = runtime
+
+    async def exec_sync(
+        self,
+        container_id: str,
+        cmd: tuple[str, ...],
+        timeout: float,  # noqa: ASYNC109 (CRI's signature)
+    ) -> cri.ExecSyncResponse:
+        return await self._runtime.exec_sync(bare_id(container_id), cmd, timeout)
+
+
+class _StatusView:
+    """What the prober reads: the status manager's newest statuses."""
+
+    def __init__(self, statuses: StatusManager) -> None:
+        self._statuses = statuses
+
+    def get_container_status(self, pod_uid: str, name: str) -> Obj | None:
+        status = self._statuses.get(pod_uid) or {}
+        for key in ("containerStatuses", "initContainerStatuses"):
+            for s in status.get(key) or []:
+                if s.get("name") == name:
+                    return dict(s)
+        return None
+
+    def get_pod_ip(self, pod_uid: str) -> str | None:
+        return (self._statuses.get(pod_uid) or {}).get("podIP")
+
+
+async def run_kubelet(*, kubeconfig: Path, options: KubeletOptions) -> None:
+    root = options.root_dir
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    config = load_kubeconfig(kubeconfig, user_agent=f"kubelet/{KUBELET_VERSION} (pocketkube)")
+    async with Client(config=config) as client:
+        runtime = ProcessRuntime(
+            root_dir=root / "runtime",
+            network=default_network(
+                pod_cidr=options.pod_cidr, node_ip=options.node_ip, state_dir=root / "network"
+            ),
+            cgroups=default_cgroups(),
+            node_ip=options.node_ip,
+        )
+        recorder = EventRecorder(
+            client=client, reporting_controller="kubelet", reporting_instance=options.node_name
+        )
+        pods = Informer(
+            client=client, resource=PODS, field_selector=f"spec.nodeName={options.node_name}"
+        )
+        services = Informer(client=client, resource=SERVICES)
+        index = _PodIndex(pods)
+        labels = dict(options.node_labels)
+        if options.control_plane:
+            labels["node-role.kubernetes.io/control-plane"] = ""
+        node = NodeStatusManager(
+            client=client,
+            recorder=recorder,
+            node_name=options.node_name,
+            runtime=runtime,
+            images=runtime,
+            machine=lambda: host_machine_info(root),
+            signals=lambda: read_host_signals(root),
+            node_ip=options.node_ip,
+            kubelet_version=KUBELET_VERSION,
+            labels=labels,
+            pod_cidr=options.pod_cidr,
+            update_frequency=options.node_status_update_frequency,
+        )
+        lease = LeaseRenewer(
+            client=client,
+            node_name=options.node_name,
+            renew_interval=options.node_lease_renew_interval,
+        )
+        status_manager = StatusManager(client=client, api_pod=index.by_uid)
+        source = ClientVolumeSource(client)
+        allocatable = _allocatable(node)
+        volumes = VolumeManager(root_dir=root, source=source, node_allocatable=allocatable)
+        volume_paths: dict[str, dict[str, str]] = {}
+
+        def warn(pod: Obj, reason: str, note: str) -> None:
+            recorder.post(podutil_ref(pod), type="Warning", reason=reason, action="Sync", note=note)
+
+        configs = KubeletContainerConfigs(
+            root_dir=root,
+            node_name=options.node_name,
+            host_ip=options.node_ip,
+            source=source,
+            services=lambda: services.store.list() if services.has_synced else None,
+            node_allocatable=allocatable,
+            volume_paths=volume_paths,
+            warn=warn,
+        )
+        manager = RuntimeManager(
+            runtime=runtime,
+            images=runtime,
+            configs=configs,
+            hooks=HookRunner(runtime=runtime, recorder=recorder),
+            events=recorder,
+            backoff=Backoff(
+                base=options.container_restart_backoff_base,
+                cap=options.container_restart_backoff_max,
+            ),
+            image_note=IMAGE_NOTE,
+        )
+        holder: list[Kubelet] = []
+        prober = ProberManager(
+            runtime=_BareIds(runtime),
+            recorder=recorder,
+            status_source=_StatusView(status_manager),
+            on_failure=lambda uid, name, cid, kind, message, grace: holder[0].probe_failed(
+                uid, bare_id(cid), "Liveness" if kind.value == "Liveness" else "Startup"
+            ),
+            on_change=lambda uid: holder[0].probe_changed(uid),
+        )
+        kubelet = Kubelet(
+            node_name=options.node_name,
+            host_ip=options.node_ip,
+            pods=index,
+            runtime_manager=manager,
+            status_manager=status_manager,
+            prober=prober,
+            volumes=volumes,
+            recorder=recorder,
+            volume_paths=volume_paths,
+            termination_message=TerminationMessages().read,
+            pleg_period=options.pleg_period,
+        )
+        holder.append(kubelet)
+        pods.add_handler(
+            on_add=kubelet.pod_changed,
+            on_update=lambda old, new: kubelet.pod_changed(new),
+            on_delete=kubelet.pod_changed,
+        )
+        print(f"pocketkube kubelet: node {options.node_name}, root {root}", flush=True)
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(recorder.run())]
+            await node.register()
+            tasks += [
+                group.create_task(node.run()),
+                group.create_task(lease.run()),
+                group.create_task(services.run()),
+                group.create_task(status_manager.run()),
+                group.create_task(prober.run()),
+            ]
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(services.wait_synced(), 10)
+            tasks.append(group.create_task(pods.run()))
+            # Only a synced pod list tells an orphan (kill it) from a pod not listed yet.
+            await pods.wait_synced()
+            tasks.append(group.create_task(kubelet.run()))
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+        with contextlib.suppress(Exception):
+            await recorder.flush()
+
+
+def podutil_ref(pod: Obj) -> Obj:
+    meta = pod["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": meta["name"],
+        "namespace": meta.get("namespace", "default"),
+        "uid": meta["uid"],
+    }
+
+
+def _allocatable(node: NodeStatusManager) -> _Allocatable:
+    return _Allocatable(node)
+
+
+class _Allocatable:
+    """The node's allocatable resources (limits of containers that set none default to it)."""
+
+    def __init__(self, node: NodeStatusManager) -> None:
+        self._node = node
+
+    def __call__(self) -> Mapping[str, object]:
+        current = self._node.node or {}
+        return dict((current.get("status") or {}).get("allocatable") or {})
+
+
+__all__ = ["Iterable", "KubeletOptions", "os", "podutil", "run_kubelet"]

@@ -1,0 +1,152 @@
+"""The single source of pods' status, synced to the API server (upstream pkg/kubelet/status).
+
+Pod workers hand it the status they computed; it keeps the newest per pod and a worker patches
+``pods/<name>/status`` for each pod whose status changed, at once (pod start latency depends on
+it) and, to repair what was lost, every ``resync`` seconds for every pod whose API copy differs.
+The patch is a strategic merge patch carrying ``metadata.uid`` as a precondition, so a status
+never lands on a newer pod of the same name. When a deleted pod has stopped everything, the
+kubelet asks for the final delete (grace period 0, uid precondition), as upstream's
+``canBeDeleted`` path does: only then does the pod leave the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from pocketkube.client.resources import PODS
+from pocketkube.client.rest import ApiError, Obj, Params, PatchType
+
+log = logging.getLogger(__name__)
+
+RESYNC = 10.0
+CONCURRENCY = 16
+
+
+class PodPatcher(Protocol):
+    async def patch(
+        self,
+        path: str,
+        patch: Obj,
+        *,
+        patch_type: PatchType = "merge",
+        params: Params | None = None,
+    ) -> Obj: ...
+
+    async def delete(
+        self, path: str, *, body: Obj | None = None, params: Params | None = None
+    ) -> Obj: ...
+
+
+class StatusManager:
+    def __init__(
+        self,
+        *,
+        client: PodPatcher,
+        api_pod: Callable[[str], Obj | None],
+        resync: float = RESYNC,
+    ) -> None:
+        self._client = client
+        self._api_pod = api_pod  # uid -> the pod as the API (informer) has it
+        self._resync = resync
+        self._statuses: dict[str, Obj] = {}
+        self._pods: dict[str, Obj] = {}  # uid -> the pod (for its name and namespace)
+        self._sent: dict[str, Obj] = {}  # uid -> the last status the API accepted
+        self._dirty: set[str] = set()
+        self._delete: set[str] = set()
+        self._wake = asyncio.Event()
+        self.patches = 0  # statistics for tests and benchmarks
+
+    def get(self, uid: str) -> Obj | None:
+        return self._statuses.get(uid)
+
+    def set(self, pod: Obj, status: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        self._pods[uid] = pod
+        if (
+            self._statuses.get(uid) == status
+            and uid not in self._dirty
+            and self._sent.get(uid) == status
+        ):
+            return
+        self._statuses[uid] = status
+        self._dirty.add(uid)
+        self._wake.set()
+
+    def delete_when_synced(self, pod: Obj) -> None:
+        """Remove the pod from the API once its final status is written (grace period 0)."""
+        uid = pod["metadata"]["uid"]
+        self._pods[uid] = pod
+        self._delete.add(uid)
+        self._dirty.add(uid)
+        self._wake.set()
+
+    def forget(self, uid: str) -> None:
+        for table in (self._statuses, self._pods, self._sent):
+            table.pop(uid, None)
+        self._dirty.discard(uid)
+        self._delete.discard(uid)
+
+    async def run(self) -> None:
+        semaphore = asyncio.Semaphore(CONCURRENCY)
+        loop = asyncio.get_running_loop()
+        next_resync = loop.time() + self._resync
+        async with asyncio.TaskGroup() as group:
+            while True:
+                timeout = max(0.0, next_resync - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                self._wake.clear()
+                if loop.time() >= next_resync:
+                    next_resync = loop.time() + self._resync
+                    self._mark_stale()
+                batch, self._dirty = self._dirty, set()
+                for uid in batch:
+                    group.create_task(self._sync_one(uid, semaphore))
+
+    def _mark_stale(self) -> None:
+        """Pods whose API copy lost what we sent (a restarted API server, a failed patch)."""
+        for uid, status in self._statuses.items():
+            pod = self._api_pod(uid)
+            if pod is not None and not _contains(pod.get("status") or {}, status):
+                self._dirty.add(uid)
+
+    async def _sync_one(self, uid: str, semaphore: asyncio.Semaphore) -> None:
+        async with semaphore:
+            pod = self._pods.get(uid)
+            status = self._statuses.get(uid)
+            if pod is None:
+                return
+            meta = pod["metadata"]
+            namespace, name = meta.get("namespace", "default"), meta["name"]
+            try:
+                if status is not None and self._sent.get(uid) != status:
+                    await self._client.patch(
+                        PODS.path(namespace=namespace, name=name, subresource="status"),
+                        {"metadata": {"uid": uid}, "status": status},
+                        patch_type="strategic",
+                    )
+                    self.patches += 1
+                    if self._statuses.get(uid) is status:
+                        self._sent[uid] = status
+                if uid in self._delete:
+                    await self._client.delete(
+                        PODS.path(namespace=namespace, name=name),
+                        body={"gracePeriodSeconds": 0, "preconditions": {"uid": uid}},
+                    )
+                    self._delete.discard(uid)
+            except ApiError as err:
+                if err.status in (404, 409):
+                    self._delete.discard(uid)  # gone, or a newer pod took the name
+                    return
+                log.warning("status of pod %s/%s: %s", namespace, name, err)
+                self._dirty.add(uid)  # retried at the next wake or resync
+
+
+def _contains(api: Obj, ours: Obj) -> bool:
+    """Whether the API's status already says what we would write (phase and containers)."""
+    keys = ("phase", "containerStatuses", "initContainerStatuses", "podIP")
+    return all(api.get(key) == ours.get(key) for key in keys)

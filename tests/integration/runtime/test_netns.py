@@ -1,0 +1,56 @@
+"""Named network namespaces through iproute2 (root)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+
+import pytest
+
+from pocketkube.runtime.process.netns import IpNetns, NetnsError, netns_name
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    pytest.mark.skipif(shutil.which("ip") is None, reason="no iproute2"),
+]
+
+
+def links(name: str) -> str:
+    return subprocess.run(
+        ["ip", "netns", "exec", name, "ip", "-br", "link"], capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture
+async def name() -> AsyncIterator[str]:
+    name = netns_name(secrets.token_hex(32))
+    try:
+        yield name
+    finally:
+        await IpNetns().delete(name)
+
+
+def test_netns_name() -> None:
+    assert netns_name("0123456789abcdef" * 4) == "pk-0123456789ab"
+
+
+async def test_create_and_delete(name: str) -> None:
+    ns = IpNetns()
+    assert ns.available() == ""
+    assert not ns.exists(name)
+    path = await ns.create(name)
+    assert path == f"/run/netns/{name}"
+    assert ns.exists(name)
+    assert links(name).split()[:2] == ["lo", "DOWN"]  # a fresh namespace, nothing else in it
+    with pytest.raises(NetnsError, match=f"ip netns add {name}: .*File exists"):
+        await ns.create(name)
+    await ns.delete(name)
+    assert not ns.exists(name)
+    await ns.delete(name)  # idempotent
+
+
+def test_unavailable_without_ip() -> None:
+    assert "not found" in IpNetns(ip="/nonexistent/ip").available()
