@@ -43,6 +43,7 @@ test: deps system-deps lint
 bench: deps system-deps
 	$(BIN)/python -m bench.storage_bench
 	$(BIN)/python -m bench.scheduler_bench
+	$(BIN)/python -m bench.kubelet_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -209,7 +209,7 @@ def scheduler(kubeconfig: Path | None, config_path: Path | None) -> None:
 @click.option("--node-lease-renew-interval", type=float, default=10.0, show_default=True)
 def kubelet(kubeconfig: Path, **kwargs: Any) -> None:
     """Run the kubelet: the pods bound to this node, on the process runtime."""
-    from pocketkube.cli.server import default_node_name
+    from pocketkube.cli.hostname import default_node_name
     from pocketkube.kubelet.app import KubeletOptions, run_kubelet
 
     labels = dict(

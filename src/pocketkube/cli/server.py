@@ -14,12 +14,12 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pocketkube.apiserver.app import APIServer, APIServerConfig
 from pocketkube.cli.components import ComponentProcess, component_kubeconfig
+from pocketkube.cli.hostname import default_node_name
 from pocketkube.storage.compactor import Compactor
 from pocketkube.storage.factory import EtcdTLS, open_backend
 from pocketkube.tuning import freeze_startup_objects, tune_gc
@@ -149,8 +149,3 @@ async def _components(options: ServerOptions, apiserver: APIServer) -> list[Comp
         ]
         components.append(ComponentProcess(name="kubelet", args=args))
     return components
-
-
-def default_node_name() -> str:
-    """The host's name, lowercased, as the kubelet names its node by default."""
-    return socket.gethostname().lower()

@@ -169,7 +169,7 @@ class Kubelet:
             pod, status, probe_failed=self._probe_failures.get, started=self._started(uid)
         )
         if plan.nothing:
-            return WAIT
+            return self._until_deadline(pod)
         result = await self.runtime_manager.sync_pod(pod, status, plan)
         reasons = self._reasons.setdefault(uid, {})
         for container in plan.init_to_start + plan.containers_to_start:
@@ -179,7 +179,8 @@ class Kubelet:
             return 0
         if result.reasons:
             self.status_manager.set(pod, self._status(pod, status))
-        return result.retry_after if result.retry_after is not None else WAIT
+        retry = result.retry_after if result.retry_after is not None else WAIT
+        return min(retry, self._until_deadline(pod))
 
     async def _terminate(self, pod: Obj, status: PodRuntimeStatus) -> float | None:
         uid = podutil.uid(pod)
@@ -245,21 +246,32 @@ class Kubelet:
             generated["message"] = "Pod was active on the node longer than the specified deadline"
         return generated
 
-    def _past_deadline(self, pod: Obj) -> bool:
+    def _deadline(self, pod: Obj) -> float | None:
+        """When the pod's activeDeadlineSeconds runs out (seconds since the epoch), if it has one
+        and has started."""
         deadline = pod.get("spec", {}).get("activeDeadlineSeconds")
         start = (self.status_manager.get(podutil.uid(pod)) or pod.get("status") or {}).get(
             "startTime"
         )
         if deadline is None or not start:
-            return False
+            return None
         started = datetime.datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ").replace(
             tzinfo=datetime.UTC
         )
-        if self._clock() - started.timestamp() < int(deadline):
+        return started.timestamp() + int(deadline)
+
+    def _past_deadline(self, pod: Obj) -> bool:
+        deadline = self._deadline(pod)
+        if deadline is None or self._clock() < deadline:
             return False
         if pod.get("status", {}).get("reason") != "DeadlineExceeded":
             self._deadline_event(pod)
         return True
+
+    def _until_deadline(self, pod: Obj) -> float:
+        """Seconds until the deadline (a sync is due then), or WAIT without one."""
+        deadline = self._deadline(pod)
+        return WAIT if deadline is None else max(0.0, deadline - self._clock()) + 0.05
 
     def _deadline_event(self, pod: Obj) -> None:
         uid = podutil.uid(pod)

@@ -285,8 +285,9 @@ def _convert(inputs: StatusInputs, spec: Obj, record: ContainerRecord, old: Obj 
         terminated: Obj = {
             "exitCode": s.exit_code,
             "reason": s.reason or ("Completed" if s.exit_code == 0 else "Error"),
-            "startedAt": rfc3339(s.started_at) if s.started_at else None,
-            "finishedAt": rfc3339(s.finished_at) if s.finished_at else None,
+            # A container that never started has CRI's zero time: upstream shows the epoch.
+            "startedAt": rfc3339(s.started_at),
+            "finishedAt": rfc3339(s.finished_at),
             "containerID": cid,
         }
         message = s.message or inputs.termination_message(record)

@@ -126,7 +126,7 @@ class StatusManager:
                 if status is not None and self._sent.get(uid) != status:
                     await self._client.patch(
                         PODS.path(namespace=namespace, name=name, subresource="status"),
-                        {"metadata": {"uid": uid}, "status": status},
+                        {"metadata": {"uid": uid}, "status": patch_body(status)},
                         patch_type="strategic",
                     )
                     self.patches += 1
@@ -144,6 +144,27 @@ class StatusManager:
                     return
                 log.warning("status of pod %s/%s: %s", namespace, name, err)
                 self._dirty.add(uid)  # retried at the next wake or resync
+
+
+CLEARED = ("reason", "message")
+
+
+def patch_body(status: Obj) -> Obj:
+    """The status as a strategic merge patch that also removes what it no longer says.
+
+    Conditions merge by ``type`` and the status itself is merged, so a reason or message that a
+    condition (or the pod) no longer has must be sent as null to be deleted; otherwise a Ready
+    condition turned True would keep ``ContainersNotReady``. (Upstream computes a two-way merge
+    patch against the old status for the same effect.)
+    """
+    body = dict(status)
+    for key in CLEARED:
+        body.setdefault(key, None)
+    body["conditions"] = [
+        {**{key: None for key in CLEARED}, **condition}
+        for condition in status.get("conditions") or []
+    ]
+    return body
 
 
 def _contains(api: Obj, ours: Obj) -> bool:
