@@ -33,6 +33,7 @@ from pocketkube.kubelet.podworkers import DONE, WAIT, PodWorkers
 from pocketkube.kubelet.runtimemanager import RuntimeManager
 from pocketkube.kubelet.runtimestate import ContainerRecord, PodRuntimeStatus
 from pocketkube.kubelet.statusmanager import StatusManager
+from pocketkube.kubelet.volumes.manager import VolumeError
 
 log = logging.getLogger(__name__)
 
@@ -156,14 +157,15 @@ class Kubelet:
         self.status_manager.set(pod, api_status)
         try:
             self.volume_paths[uid] = await self.volumes.mount_pod(pod)
-        except Exception as err:  # a VolumeError's message is the event's note
-            self.recorder.post(
-                _pod_ref(pod),
-                type="Warning",
-                reason="FailedMount",
-                action="MountVolume",
-                note=str(err),
-            )
+        except VolumeError as err:  # one FailedMount event per volume that failed
+            for note in err.messages:
+                self.recorder.post(
+                    _pod_ref(pod),
+                    type="Warning",
+                    reason="FailedMount",
+                    action="MountVolume",
+                    note=note,
+                )
             return MOUNT_RETRY
         plan = pod_actions.compute(
             pod, status, probe_failed=self._probe_failures.get, started=self._started(uid)

@@ -10,6 +10,7 @@ from pocketkube.kubelet.backoff import Backoff
 from pocketkube.kubelet.kubelet import Kubelet
 from pocketkube.kubelet.runtimemanager import ConfigError, RuntimeManager
 from pocketkube.kubelet.statusmanager import StatusManager
+from pocketkube.kubelet.volumes.manager import VolumeError
 from pocketkube.runtime import cri
 from pocketkube.runtime.fake import FakeRuntime
 
@@ -72,7 +73,7 @@ class Volumes:
 
     async def mount_pod(self, pod: Obj) -> dict[str, str]:
         if self.fail:
-            raise RuntimeError(self.fail)
+            raise VolumeError([self.fail])
         self.mounted.add(pod["metadata"]["uid"])
         return {}
 

@@ -184,3 +184,16 @@ async def test_active_deadline_fails_the_pod() -> None:
     assert status["reason"] == "DeadlineExceeded"
     assert not h.runtime.running("a")
     assert "DeadlineExceeded" in h.recorder.reasons()
+
+
+async def test_volumes_that_fail_to_mount_hold_the_pod_with_one_event_each() -> None:
+    h = Harness()
+    h.volumes.fail = 'MountVolume.SetUp failed for volume "cfg" : configmap "cfg" not found'
+    uid = h.add(make_pod())["metadata"]["uid"]
+    assert await h.kubelet.sync(uid) == 2.0
+    assert ("Warning", "FailedMount", h.volumes.fail) in h.recorder.events
+    assert not h.runtime.containers
+    assert state_of(h.status(uid), "a")["state"]["waiting"]["reason"] == "ContainerCreating"
+    h.volumes.fail = None
+    await h.settle(uid)
+    assert h.runtime.running("a")
