@@ -820,10 +820,11 @@ SERVER = pod_manifest(
   - name: http
     image: python
     command: [sh, -c, 'echo served by the pod > $POCKETKUBE_ROOT/www/index.html; cd $POCKETKUBE_ROOT/www; exec python3 -m http.server 8080']
-    ports: [{containerPort: 8080}]
+    ports: [{containerPort: 8080, hostPort: 30088}]
     volumeMounts: [{name: www, mountPath: /www}]
 """,  # noqa: E501
 )
+HOST_PORT = 30088  # the server pod's hostPort: CNI's portmap forwards the node's port to it
 
 CLIENT_SCRIPT = """\
 import time, urllib.request
@@ -862,17 +863,19 @@ def test_pod_networking(node_cluster: Cluster) -> None:
         lines = ns.wait_log("client", "c", lambda lines: any("fetched:" in x for x in lines))
         assert "fetched: served by the pod" in lines, lines
 
-        # the host reaches the pod by its IP too (through the node's bridge)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://{server_ip}:8080/", timeout=2) as reply:
-                    assert reply.read() == b"served by the pod\n"
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        # the host reaches the pod by its IP too (through the node's bridge), and through the
+        # hostPort on the node's loopback address
+        for url in (f"http://{server_ip}:8080/", f"http://127.0.0.1:{HOST_PORT}/"):
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as reply:
+                        assert reply.read() == b"served by the pod\n"
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
 
 
 # -- 8. activeDeadlineSeconds --------------------------------------------------------------------
