@@ -16,6 +16,7 @@ A pod is never moved: it runs here until it ends or is deleted.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime
 import logging
 import time
@@ -115,6 +116,15 @@ class Kubelet:
         self.workers.update(pod_uid)
 
     def probe_changed(self, pod_uid: str) -> None:
+        """A readiness or startup result changed: report it now, then let the worker resync."""
+        pod = self.pods.by_uid(pod_uid)
+        current = self.status_manager.get(pod_uid)
+        if pod is not None and current is not None:
+            status = copy.deepcopy(current)
+            self.prober.update_pod_status(pod, status)
+            status = podstatus.refresh_readiness(pod, status, int(self._clock() * 1e9))
+            if status != current:
+                self.status_manager.set(pod, status)
         self.workers.update(pod_uid)
 
     async def run(self) -> None:

@@ -416,3 +416,27 @@ def _ready(pod: Obj, conditions: list[Obj], statuses: list[Obj], phase: str) -> 
     if messages:
         return _condition("Ready", False, "ReadinessGatesNotReady", ", ".join(messages))
     return _condition("Ready", True)
+
+
+def refresh_readiness(pod: Obj, status: Obj, now_ns: int) -> Obj:
+    """``status`` with Ready and ContainersReady recomputed from its containers' ``ready``.
+
+    A readiness result changes these at once, even while the pod's worker is busy (stopping
+    the pod within its grace period): upstream's prober writes readiness straight into the
+    status manager for the same reason — an app failing readiness on SIGTERM must leave its
+    Services' endpoints before it exits.
+    """
+    every = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+    phase = str(status.get("phase") or "Pending")
+    conditions = list(status.get("conditions") or [])
+    foreign = [c for c in conditions if c.get("type") not in (*KUBELET_CONDITIONS, "PodScheduled")]
+    fresh = {
+        "Ready": _ready(pod, foreign, every, phase),
+        "ContainersReady": _containers_ready(pod, every, phase),
+    }
+    now = rfc3339(now_ns)
+    updated = [
+        _transition(fresh[c["type"]], status, now) if c.get("type") in fresh else c
+        for c in conditions
+    ]
+    return {**status, "conditions": updated}

@@ -252,12 +252,14 @@ class RuntimeManager:
                 post_start, pod=pod, container=container, container_id=container_id, pod_ip=pod_ip
             )
             if failure is not None:
+                # As upstream: the hook's output stays out of the event (it may hold secrets);
+                # the container's Waiting message has it.
                 self.events.post(
                     ref,
                     type="Warning",
                     reason="FailedPostStartHook",
                     action="PostStartHook",
-                    note=failure,
+                    note="PostStartHook failed",
                 )
                 record = await self._record(container_id, sandbox_id)
                 if record is not None:
@@ -354,8 +356,9 @@ class RuntimeManager:
                     type="Warning",
                     reason="FailedPreStopHook",
                     action="PreStopHook",
-                    note=failure,
+                    note="PreStopHook failed",  # the output stays out of events, as upstream
                 )
+                log.info("preStop hook of %s failed: %s", podutil.full_name(pod), failure)
             grace -= int(self._clock() - started)
         if grace_override is None and grace < podutil.MINIMUM_GRACE_SECONDS and _graceful(pod):
             grace = podutil.MINIMUM_GRACE_SECONDS

@@ -197,3 +197,19 @@ async def test_volumes_that_fail_to_mount_hold_the_pod_with_one_event_each() -> 
     h.volumes.fail = None
     await h.settle(uid)
     assert h.runtime.running("a")
+
+
+async def test_a_readiness_change_is_reported_without_waiting_for_the_worker() -> None:
+    h = Harness()
+    pod = h.add(make_pod())
+    uid = pod["metadata"]["uid"]
+    await h.settle(uid)
+    ready = {c["type"]: c for c in h.status(uid)["conditions"]}["Ready"]
+    assert ready["status"] == "True"
+    pod["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"  # the app now fails readiness
+    h.kubelet.probe_changed(uid)  # no sync ran: the worker could be busy stopping the pod
+    conditions = {c["type"]: c for c in h.status(uid)["conditions"]}
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["Ready"]["reason"] == "ContainersNotReady"
+    assert conditions["ContainersReady"]["status"] == "False"
+    assert not state_of(h.status(uid), "a")["ready"]

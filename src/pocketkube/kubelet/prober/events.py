@@ -33,9 +33,22 @@ class EventPoster(Protocol):
     ) -> None: ...
 
 
-def pod_reference(pod: Obj) -> Obj:
-    """The pod as an event's ``regarding`` object (a kind even when the list item had none)."""
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod.get("metadata") or {}}
+def pod_reference(pod: Obj, container: Obj | None = None) -> Obj:
+    """The pod as an event's ``regarding`` object (a kind even when the list item had none);
+    with ``container``, a reference to that container (``fieldPath: spec.containers{name}``),
+    as upstream's container events are."""
+    meta = pod.get("metadata") or {}
+    if container is None:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta}
+    name = container.get("name", "")
+    inits = (pod.get("spec") or {}).get("initContainers") or []
+    where = "initContainers" if any(c.get("name") == name for c in inits) else "containers"
+    ref: Obj = {"apiVersion": "v1", "kind": "Pod", "name": meta.get("name", "")}
+    for key in ("namespace", "uid", "resourceVersion"):
+        if meta.get(key):
+            ref[key] = meta[key]
+    ref["fieldPath"] = f"spec.{where}{{{name}}}"
+    return ref
 
 
 def format_pod(pod: Obj) -> str:

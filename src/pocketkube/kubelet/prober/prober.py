@@ -72,17 +72,17 @@ class Prober:
             name = container.get("name")
             log.debug("%s probe of %s/%s errored: %s", kind, format_pod(pod), name, err)
             note = f"{kind} probe errored and resulted in {Outcome.UNKNOWN.value} state: {err}"
-            self._post(pod, UNHEALTHY, note)
+            self._post(pod, container, UNHEALTHY, note)
             return None
         if output.outcome is Outcome.SUCCESS:
             return Result.SUCCESS
         if output.outcome is Outcome.WARNING:
-            self._post(pod, PROBE_WARNING, f"{kind} probe warning: {output.output}")
+            self._post(pod, container, PROBE_WARNING, f"{kind} probe warning: {output.output}")
             return Result.SUCCESS
         if output.outcome is Outcome.FAILURE:
             name = container.get("name")
             log.debug("%s probe of %s/%s failed: %s", kind, format_pod(pod), name, output.output)
-            self._post(pod, UNHEALTHY, f"{kind} probe failed: {output.output}")
+            self._post(pod, container, UNHEALTHY, f"{kind} probe failed: {output.output}")
         return Result.FAILURE
 
     async def _with_retries(
@@ -129,9 +129,13 @@ class Prober:
             )
         raise ProbeError(f"missing probe handler for {format_pod(pod)}:{container.get('name')}")
 
-    def _post(self, pod: Obj, reason: str, note: str) -> None:
+    def _post(self, pod: Obj, container: Obj, reason: str, note: str) -> None:
         self._recorder.post(
-            pod_reference(pod), type="Warning", reason=reason, action="Probing", note=note
+            pod_reference(pod, container),
+            type="Warning",
+            reason=reason,
+            action="Probing",
+            note=note,
         )
 
 

@@ -99,7 +99,8 @@ async def test_outcomes(
     for event in prober.recorder.events:
         assert event.type == "Warning"
         assert event.regarding["kind"] == "Pod"
-        assert event.regarding["metadata"]["uid"] == "u1"
+        assert event.regarding["uid"] == "u1"
+        assert event.regarding["fieldPath"] == f"spec.containers{{{CONTAINER['name']}}}"
 
 
 async def test_exec_probe_end_to_end_over_the_fake_runtime() -> None:
