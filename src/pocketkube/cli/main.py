@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,8 @@ def scheduler(kubeconfig: Path | None, config_path: Path | None) -> None:
 @click.option("--node-lease-renew-interval", type=float, default=10.0, show_default=True)
 def kubelet(kubeconfig: Path, **kwargs: Any) -> None:
     """Run the kubelet: the pods bound to this node, on the process runtime."""
+    # gRPC's fork handlers (for grpc probes' channels) must not run around the runtime's forks.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     from pocketkube.cli.hostname import default_node_name
     from pocketkube.kubelet.app import KubeletOptions, run_kubelet
 

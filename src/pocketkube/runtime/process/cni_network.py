@@ -67,7 +67,11 @@ class CNINetwork:
         self.node_ip = node_ip
         self.state_dir = state_dir
         self.cni = cni or CNI()
+        # A real namespace manager means a real bridge: its stale neighbour entries are ours
+        # to forget (tests with fakes touch no host state).
+        self._forget_neighbours = netns is None
         self.netns = netns or IpNetns()
+        self.bridge = bridge
         self.note = ""
         pod_net = pod_conflist(
             name=network_name,
@@ -167,6 +171,8 @@ class CNINetwork:
             raise cri.RuntimeError_("Unknown", f"the CNI result has no IP address for {IFNAME}")
         record["ip"] = ips[0]
         self._save(sandbox_id, record)
+        if self._forget_neighbours:
+            await forget_neighbour(ips[0], self.bridge)
         return PodNetworkStatus(ip=ips[0], netns_path=self.netns.path(record["netns"]))
 
     async def _teardown(self, sandbox_id: str) -> None:
@@ -294,6 +300,24 @@ def capability_args(config: cri.PodSandboxConfig) -> dict[str, Any]:
             entry["hostIP"] = pm.host_ip
         mappings.append(entry)
     return {"portMappings": mappings} if mappings else {}
+
+
+async def forget_neighbour(ip: str, device: str) -> None:
+    """Drop the host's ARP entry for a reused pod IP: it still names the previous pod's MAC,
+    and the bridge plugin's gratuitous ARP can come too early to correct it, leaving the new
+    pod unreachable from the node for many seconds."""
+    proc = await asyncio.create_subprocess_exec(
+        "ip",
+        "neigh",
+        "del",
+        ip,
+        "dev",
+        device,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await proc.wait()  # "no such entry" is the usual answer, and fine
 
 
 def write_json(path: Path, data: Any) -> None:

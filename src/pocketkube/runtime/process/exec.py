@@ -3,8 +3,11 @@
 Upstream, runc starts the command inside the container's namespaces and cgroup with its
 environment and working directory. Here the command is a host process given the same: the
 container's environment (``POCKETKUBE_ROOT`` included) and working directory, its user and
-group, and, in a ``preexec_fn`` between fork and exec, its network namespace (``setns``) and
-cgroup, so that it counts against the container's limits and dies with it. It is put in its own
+group, its network namespace (entered by util-linux's ``nsenter``) and its cgroup (a ``sh``
+writes its pid into the cgroup's ``cgroup.procs`` files, then execs the command), so that it
+counts against the container's limits and dies with it. No Python code runs between fork and
+exec: the kubelet has threads (gRPC probes among them), and a ``preexec_fn`` in a threaded
+process can deadlock or crash the child. It is put in its own
 session, so a timeout can kill everything it started. Output is captured up to 16 MiB per
 stream, as the kubelet's CRI client caps a message; the rest is read and dropped so the command
 never blocks on a full pipe.
@@ -15,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
+import shutil
 import signal
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pocketkube.runtime import cri
-from pocketkube.runtime.process import shimchild
 
 MAX_OUTPUT = 16 * 1024 * 1024
 READ_SIZE = 65536
@@ -37,20 +40,30 @@ class ExecContext:
     gid: int | None = None
 
 
-def _preexec(context: ExecContext) -> Callable[[], None] | None:
-    """What the forked child does before exec; None when nothing is needed (which lets
-    subprocess use vfork)."""
+def _argv(context: ExecContext, cmd: tuple[str, ...]) -> list[str]:
+    """The command, wrapped to join the container's cgroup (``sh``) and enter its network
+    namespace (``nsenter``) before it runs."""
+    argv = list(cmd)
+    if context.procs_files:
+        joins = "".join(f"echo $$ > {shlex.quote(p)} 2>/dev/null; " for p in context.procs_files)
+        argv = ["/bin/sh", "-c", joins + 'exec "$@"', "sh", *argv]
+    if context.netns_path:
+        argv = ["nsenter", f"--net={context.netns_path}", "--", *argv]
+    return argv
+
+
+def _resolve(context: ExecContext, cmd: tuple[str, ...]) -> None:
+    """Refuse a missing executable as runc words it (``nsenter`` would report it otherwise)."""
     if not context.netns_path and not context.procs_files:
-        return None
-    procs_files = list(context.procs_files)
-    netns_path = context.netns_path
-
-    def enter() -> None:
-        shimchild.join_cgroup(procs_files)
-        if netns_path:
-            shimchild.enter_netns(netns_path)
-
-    return enter
+        return  # the command is spawned directly: its own FileNotFoundError says it
+    found = shutil.which(cmd[0], path=context.env.get("PATH", os.defpath))
+    if "/" in cmd[0]:
+        found = cmd[0] if os.access(cmd[0], os.X_OK) and not os.path.isdir(cmd[0]) else None
+    if found is None:
+        what = "executable file not found in $PATH" if "/" not in cmd[0] else "no such file"
+        raise cri.RuntimeError_(
+            "Unknown", f'unable to start container process: exec: "{cmd[0]}": {what}'
+        )
 
 
 async def _read_capped(stream: asyncio.StreamReader | None) -> bytes:
@@ -79,16 +92,16 @@ async def exec_sync(
     """Run ``cmd`` to its end (or ``timeout`` seconds, 0 = no limit)."""
     if not cmd:
         raise cri.RuntimeError_("InvalidArgument", "exec: no command given")
+    _resolve(context, cmd)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *cmd,
+            *_argv(context, cmd),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=context.env,
             cwd=context.cwd,
             start_new_session=True,
-            preexec_fn=_preexec(context),
             user=context.uid,
             group=context.gid,
             extra_groups=[] if context.gid is not None else None,

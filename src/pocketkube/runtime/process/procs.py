@@ -58,6 +58,14 @@ def signal_group(pid: int, ticks: int, sig: int) -> bool:
     return True
 
 
+def group_of(pid: int) -> int:
+    """The process group of ``pid`` (0 when it is gone)."""
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return 0
+
+
 def signal_pids(pids: list[int], sig: int) -> None:
     """Signal processes found in a container's own cgroup (theirs by construction)."""
     for pid in pids:

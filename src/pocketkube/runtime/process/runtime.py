@@ -193,7 +193,13 @@ class ProcessRuntime:
         started = observed.started
         if timeout > 0:
             procs.signal_group(started.pid, started.start_ticks, signal.SIGTERM)
-            procs.signal_pids(self.cgroups.pids(record.cgroup_path), signal.SIGTERM)
+            # Processes that left the group (setsid) get theirs too; none gets two SIGTERMs.
+            others = [
+                pid
+                for pid in self.cgroups.pids(record.cgroup_path)
+                if procs.group_of(pid) != started.pid
+            ]
+            procs.signal_pids(others, signal.SIGTERM)
             if await self._wait_exited(record, timeout):
                 return
         procs.signal_group(started.pid, started.start_ticks, signal.SIGKILL)
