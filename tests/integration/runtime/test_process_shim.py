@@ -76,7 +76,12 @@ def test_signals_are_reset_for_the_container(tmp_path: Path) -> None:
     write_spec(tmp_path, "sh", "-c", "yes | head -n 1 >/dev/null; grep SigIgn /proc/self/status")
     _, exited = run_shim(tmp_path)
     assert exited["exit_code"] == 0
-    assert read_log(tmp_path / "0.log") == [("stdout", "SigIgn:\t0000000000000000")]
+    [(stream, line)] = read_log(tmp_path / "0.log")
+    assert stream == "stdout"
+    assert line.startswith("SigIgn:\t")
+    # No standard signal is ignored; glibc's reserved real-time signals (32, 33) cannot be
+    # reset through libc, and a parent (a CI runner) may ignore them.
+    assert int(line.split("\t")[1], 16) & 0x7FFFFFFF == 0
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,12 @@ def become_container(spec: dict[str, Any], stdout: int, stderr: int) -> None:
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
+    for number in range(1, 32):  # and whatever else our parent ignored (KILL/STOP cannot be)
+        try:
+            if signal.getsignal(number) == signal.SIG_IGN:
+                signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     os.setsid()
     join_cgroup(spec["procs_files"])
