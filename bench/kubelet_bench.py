@@ -30,10 +30,7 @@ from typing import Any
 from bench.stats import percentile
 from pocketkube.client import Client, load_kubeconfig
 from pocketkube.client.resources import NAMESPACES, NODES, PODS
-from pocketkube.runtime.process.cgroups import default_cgroups
-from pocketkube.runtime.process.cleanup import kill_everything
-from pocketkube.runtime.process.network import default_network
-from pocketkube.runtime.process.runtime import ProcessRuntime
+from pocketkube.runtime.process.teardown import teardown_node
 
 NAMESPACE = "bench"
 CONCURRENCY = 32
@@ -166,27 +163,6 @@ async def measure(kubeconfig: Path, pods: int, host_network: bool) -> dict[str, 
         }
 
 
-def teardown(root: Path) -> None:
-    async def stop_all() -> None:
-        runtime = ProcessRuntime(
-            root_dir=root / "runtime",
-            network=default_network(
-                pod_cidr="10.42.0.0/24", node_ip="127.0.0.1", state_dir=root / "network"
-            ),
-            cgroups=default_cgroups(),
-            node_ip="127.0.0.1",
-        )
-        for sandbox in await runtime.list_pod_sandbox():
-            await runtime.stop_pod_sandbox(sandbox.id)
-            await runtime.remove_pod_sandbox(sandbox.id)
-
-    if (root / "runtime").exists():
-        try:
-            asyncio.run(stop_all())
-        finally:
-            kill_everything(root / "runtime", cgroups=default_cgroups())
-
-
 def run(pods: int, host_network: bool) -> None:
     base = Path(tempfile.mkdtemp(prefix="pk-kubelet-bench-"))
     data_dir = base / "data"
@@ -242,7 +218,7 @@ def run(pods: int, host_network: bool) -> None:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
-        teardown(data_dir / "kubelet")
+        teardown_node(data_dir / "kubelet")
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ runtime's own records, and never touches a process it did not start.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -18,10 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pocketkube.runtime.process.cgroups import default_cgroups
-from pocketkube.runtime.process.cleanup import kill_everything
-from pocketkube.runtime.process.network import default_network
-from pocketkube.runtime.process.runtime import ProcessRuntime
+from pocketkube.runtime.process.teardown import teardown_node
 from tests.e2e.conftest import Cluster, free_port
 
 NODE_READY_TIMEOUT = 60.0
@@ -75,30 +71,6 @@ def node_ready(cluster: Cluster) -> bool:
             if condition["type"] == "Ready" and condition["status"] == "True":
                 return True
     return False
-
-
-def teardown_node(root: Path) -> None:
-    """Stop every sandbox and container the node's runtime recorded, and their networks."""
-    if not (root / "runtime").exists():
-        return
-
-    async def stop_all() -> None:
-        runtime = ProcessRuntime(
-            root_dir=root / "runtime",
-            network=default_network(
-                pod_cidr="10.42.0.0/24", node_ip="127.0.0.1", state_dir=root / "network"
-            ),
-            cgroups=default_cgroups(),
-            node_ip="127.0.0.1",
-        )
-        for sandbox in await runtime.list_pod_sandbox():
-            await runtime.stop_pod_sandbox(sandbox.id)
-            await runtime.remove_pod_sandbox(sandbox.id)
-
-    try:
-        asyncio.run(stop_all())
-    finally:
-        kill_everything(root / "runtime", cgroups=default_cgroups())
 
 
 def node_cluster_at(base: Path, *extra: str) -> Iterator[Cluster]:

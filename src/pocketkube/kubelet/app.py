@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from pocketkube.client.events import EventRecorder
 from pocketkube.client.informer import Informer
 from pocketkube.client.resources import PODS, SERVICES
 from pocketkube.client.rest import Obj
-from pocketkube.kubelet import podutil
 from pocketkube.kubelet.backoff import Backoff
 from pocketkube.kubelet.containerconfig import KubeletContainerConfigs
 from pocketkube.kubelet.kubelet import Kubelet
@@ -31,7 +29,7 @@ from pocketkube.kubelet.lifecycle.hooks import HookRunner
 from pocketkube.kubelet.node import LeaseRenewer, NodeStatusManager, host_machine_info
 from pocketkube.kubelet.node.pressure import read_host_signals
 from pocketkube.kubelet.prober.manager import ProberManager
-from pocketkube.kubelet.runtimemanager import RuntimeManager
+from pocketkube.kubelet.runtimemanager import RuntimeManager, container_ref
 from pocketkube.kubelet.statusmanager import StatusManager
 from pocketkube.kubelet.termination import TerminationMessages
 from pocketkube.kubelet.volumes.manager import VolumeManager
@@ -164,12 +162,14 @@ async def run_kubelet(*, kubeconfig: Path, options: KubeletOptions) -> None:
         )
         status_manager = StatusManager(client=client, api_pod=index.by_uid)
         source = ClientVolumeSource(client)
-        allocatable = _allocatable(node)
+        allocatable = _Allocatable(node)
         volumes = VolumeManager(root_dir=root, source=source, node_allocatable=allocatable)
         volume_paths: dict[str, dict[str, str]] = {}
 
         def warn(pod: Obj, reason: str, note: str) -> None:
-            recorder.post(podutil_ref(pod), type="Warning", reason=reason, action="Sync", note=note)
+            recorder.post(
+                container_ref(pod, None), type="Warning", reason=reason, action="Sync", note=note
+            )
 
         configs = KubeletContainerConfigs(
             root_dir=root,
@@ -246,21 +246,6 @@ async def run_kubelet(*, kubeconfig: Path, options: KubeletOptions) -> None:
             await recorder.flush()
 
 
-def podutil_ref(pod: Obj) -> Obj:
-    meta = pod["metadata"]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "name": meta["name"],
-        "namespace": meta.get("namespace", "default"),
-        "uid": meta["uid"],
-    }
-
-
-def _allocatable(node: NodeStatusManager) -> _Allocatable:
-    return _Allocatable(node)
-
-
 class _Allocatable:
     """The node's allocatable resources (limits of containers that set none default to it)."""
 
@@ -272,4 +257,4 @@ class _Allocatable:
         return dict((current.get("status") or {}).get("allocatable") or {})
 
 
-__all__ = ["Iterable", "KubeletOptions", "os", "podutil", "run_kubelet"]
+__all__ = ["KubeletOptions", "run_kubelet"]

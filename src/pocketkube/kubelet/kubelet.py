@@ -31,7 +31,7 @@ from pocketkube.kubelet.pleg import PLEG
 from pocketkube.kubelet.podstatus import StatusInputs, WaitingReason
 from pocketkube.kubelet.podutil import Obj
 from pocketkube.kubelet.podworkers import DONE, WAIT, PodWorkers
-from pocketkube.kubelet.runtimemanager import RuntimeManager
+from pocketkube.kubelet.runtimemanager import RuntimeManager, container_ref
 from pocketkube.kubelet.runtimestate import ContainerRecord, PodRuntimeStatus
 from pocketkube.kubelet.statusmanager import StatusManager
 from pocketkube.kubelet.volumes.manager import VolumeError
@@ -170,7 +170,7 @@ class Kubelet:
         except VolumeError as err:  # one FailedMount event per volume that failed
             for note in err.messages:
                 self.recorder.post(
-                    _pod_ref(pod),
+                    container_ref(pod, None),
                     type="Warning",
                     reason="FailedMount",
                     action="MountVolume",
@@ -291,7 +291,7 @@ class Kubelet:
             return
         self._deadline_reported.add(uid)
         self.recorder.post(
-            _pod_ref(pod),
+            container_ref(pod, None),
             type="Normal",
             reason="DeadlineExceeded",
             action="Killing",
@@ -308,14 +308,3 @@ class Kubelet:
             if s.get("started")
         }
         return lambda container_id: container_id in started
-
-
-def _pod_ref(pod: Obj) -> Obj:
-    meta = pod["metadata"]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "name": meta["name"],
-        "namespace": meta.get("namespace", "default"),
-        "uid": meta["uid"],
-    }
