@@ -15,6 +15,7 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pocketkube.api.pods import qos_class
 from pocketkube.kubelet import podutil
 from pocketkube.kubelet.actions import should_be_restarted
 from pocketkube.kubelet.podutil import Obj
@@ -64,7 +65,7 @@ def generate(inputs: StatusInputs) -> Obj:
     if ip:
         status["podIP"] = ip
         status["podIPs"] = [{"ip": ip}]
-    status["qosClass"] = podutil.qos_class(pod)
+    status["qosClass"] = qos_class(pod.get("spec") or {})
     status["containerStatuses"] = _container_statuses(
         inputs, podutil.containers(pod), old.get("containerStatuses") or [], has_init, False
     )

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pocketkube.api.quantity import parse_quantity
-
 Obj = dict[str, Any]
 
 # Labels and annotations the kubelet puts on sandboxes and containers (upstream's names), so
@@ -100,36 +98,3 @@ def should_restart(pod: Obj, container: Obj, exit_code: int) -> bool:
     if policy == "OnFailure":
         return exit_code != 0
     return True
-
-
-def qos_class(pod: Obj) -> str:
-    """Guaranteed, Burstable or BestEffort, from the containers' cpu and memory (upstream)."""
-    requests: dict[str, int] = {}
-    limits: dict[str, int] = {}
-    guaranteed = True
-    for container in all_containers(pod):
-        resources = container.get("resources") or {}
-        req = resources.get("requests") or {}
-        lim = resources.get("limits") or {}
-        for name, value in req.items():
-            if name in ("cpu", "memory") and parse_quantity(value) != 0:
-                requests[name] = requests.get(name, 0) + 1
-        names = set()
-        for name, value in lim.items():
-            if name in ("cpu", "memory") and parse_quantity(value) != 0:
-                limits[name] = limits.get(name, 0) + 1
-                names.add(name)
-        if names != {"cpu", "memory"}:
-            guaranteed = False
-        for name in ("cpu", "memory"):
-            if (
-                name in req
-                and name in lim
-                and parse_quantity(req[name]) != parse_quantity(lim[name])
-            ):
-                guaranteed = False
-    if not requests and not limits:
-        return "BestEffort"
-    if guaranteed:
-        return "Guaranteed"
-    return "Burstable"

@@ -16,26 +16,19 @@ from pocketkube.kubelet.volumes.plugin import (
     Payload,
     Plugin,
     PodContext,
-    SetUpError,
     key_payload,
     mode_of,
+    read_keys,
     write_payload,
 )
-from pocketkube.kubelet.volumes.source import NotFoundError, SourceError, configmap_data
+from pocketkube.kubelet.volumes.source import configmap_data
 
 
 async def payload(source: Obj, context: PodContext, default_mode: int) -> Payload:
     """The files of a ConfigMap reference (also a projected volume's ``configMap`` source)."""
     optional = bool(source.get("optional"))
-    try:
-        configmap = await context.source.get_configmap(context.namespace, str(source["name"]))
-        files = configmap_data(configmap)
-    except NotFoundError as err:
-        if not optional:
-            raise SetUpError(err.message) from None
-        files = {}
-    except SourceError as err:
-        raise SetUpError(err.message) from None
+    fetch = context.source.get_configmap(context.namespace, str(source["name"]))
+    files = await read_keys(fetch, configmap_data, optional=optional)
     return key_payload(
         files,
         source.get("items"),

@@ -20,7 +20,7 @@ from typing import Any
 
 from pocketkube.kubelet.volumes import atomicwriter
 from pocketkube.kubelet.volumes.atomicwriter import FileProjection
-from pocketkube.kubelet.volumes.source import VolumeSource
+from pocketkube.kubelet.volumes.source import NotFoundError, SourceError, VolumeSource
 from pocketkube.kubelet.volumes.tokens import TokenManager
 
 Obj = dict[str, Any]
@@ -90,6 +90,21 @@ def key_payload(
             files[key], default_mode if mode is None else int(mode)
         )
     return payload
+
+
+async def read_keys(
+    fetch: Awaitable[Obj], decode: Callable[[Obj], dict[str, bytes]], *, optional: bool
+) -> dict[str, bytes]:
+    """A ConfigMap's or Secret's keys; a missing one is empty when ``optional``, and any other
+    failure is the mount's error (``configmap "x" not found``)."""
+    try:
+        return decode(await fetch)
+    except NotFoundError as err:
+        if not optional:
+            raise SetUpError(err.message) from None
+        return {}
+    except SourceError as err:
+        raise SetUpError(err.message) from None
 
 
 def mode_of(source: Obj) -> int:

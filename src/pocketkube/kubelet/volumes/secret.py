@@ -16,26 +16,20 @@ from pocketkube.kubelet.volumes.plugin import (
     Payload,
     Plugin,
     PodContext,
-    SetUpError,
     key_payload,
     mode_of,
+    read_keys,
     write_payload,
 )
-from pocketkube.kubelet.volumes.source import NotFoundError, SourceError, secret_data
+from pocketkube.kubelet.volumes.source import secret_data
 
 
 async def payload(source: Obj, context: PodContext, default_mode: int, *, name: str) -> Payload:
     """The files of a Secret reference (also a projected volume's ``secret`` source, whose
     field is ``name`` where a secret volume says ``secretName``)."""
     optional = bool(source.get("optional"))
-    try:
-        files = secret_data(await context.source.get_secret(context.namespace, name))
-    except NotFoundError as err:
-        if not optional:
-            raise SetUpError(err.message) from None
-        files = {}
-    except SourceError as err:
-        raise SetUpError(err.message) from None
+    fetch = context.source.get_secret(context.namespace, name)
+    files = await read_keys(fetch, secret_data, optional=optional)
     return key_payload(
         files,
         source.get("items"),
