@@ -252,7 +252,8 @@ class Kubelet:
                 update_probes=self.prober.update_pod_status,
             )
         )
-        if self._past_deadline(pod) and generated["phase"] not in ("Succeeded",):
+        # Failed by the deadline only once stopped: no terminal phase beside running containers.
+        if terminal and self._past_deadline(pod) and generated["phase"] != "Succeeded":
             generated["phase"] = "Failed"
             generated["reason"] = "DeadlineExceeded"
             generated["message"] = "Pod was active on the node longer than the specified deadline"
