@@ -65,6 +65,10 @@ def generate(inputs: StatusInputs) -> Obj:
     if ip:
         status["podIP"] = ip
         status["podIPs"] = [{"ip": ip}]
+    elif old.get("podIP"):
+        # A stopped sandbox has no address; a pod keeps the last it had (upstream #125370).
+        status["podIP"] = old["podIP"]
+        status["podIPs"] = old.get("podIPs") or [{"ip": old["podIP"]}]
     status["qosClass"] = qos_class(pod.get("spec") or {})
     status["containerStatuses"] = _container_statuses(
         inputs, podutil.containers(pod), old.get("containerStatuses") or [], has_init, False

@@ -46,6 +46,20 @@ async def test_never_pod_that_fails_is_failed_and_not_restarted() -> None:
     assert [c for c in h.runtime.calls if c[0] == "start_container"] == [("start_container", "a")]
 
 
+async def test_a_finished_pod_keeps_the_address_its_stopped_sandbox_had() -> None:
+    h = Harness()
+    uid = h.add(make_pod(policy="Never"))["metadata"]["uid"]
+    await h.settle(uid)
+    ip = h.status(uid)["podIP"]
+    h.runtime.exit(h.runtime.running("a")[0], 0)
+    await h.settle(uid)
+    status = h.status(uid)
+    assert status["phase"] == "Succeeded"
+    assert [c for c in h.runtime.calls if c[0] == "stop_pod_sandbox"]
+    assert status["podIP"] == ip
+    assert status["podIPs"] == [{"ip": ip}]
+
+
 async def test_crash_loop_backs_off_with_crashloopbackoff() -> None:
     h = Harness()
     uid = h.add(make_pod())["metadata"]["uid"]
