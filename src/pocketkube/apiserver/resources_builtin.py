@@ -262,6 +262,14 @@ OTHER_GROUPS = (
         cluster=True,
         persisted=False,
     ),
+    _res(
+        "certificates.k8s.io/v1",
+        "CertificateSigningRequest",
+        "certificatesigningrequests",
+        cluster=True,
+        short=("csr",),
+        subs=(_Sub("approval", GET_PATCH_UPDATE), STATUS),
+    ),
     _res("networking.k8s.io/v1", "IngressClass", "ingressclasses", cluster=True),
     _res(
         "networking.k8s.io/v1",

@@ -227,6 +227,7 @@ def test_storage_prefix(catalog: Catalog, gvr: tuple[str, str, str], prefix: str
         (("events.k8s.io", "v1", "events"), "r2yiGXH7wu8="),
         (("autoscaling", "v1", "horizontalpodautoscalers"), "qwQve8ut294="),
         (("apiextensions.k8s.io", "v1", "customresourcedefinitions"), "jfWCUB31mvA="),
+        (("certificates.k8s.io", "v1", "certificatesigningrequests"), "95fRKMXA+00="),
         (("", "v1", "bindings"), ""),
     ],
 )
@@ -246,6 +247,7 @@ def test_group_versions_in_upstream_order(catalog: Catalog) -> None:
         "autoscaling/v2",
         "autoscaling/v1",
         "batch/v1",
+        "certificates.k8s.io/v1",
         "networking.k8s.io/v1",
         "policy/v1",
         "rbac.authorization.k8s.io/v1",
