@@ -70,6 +70,7 @@ def _run(
     scheduler_config: Path | None = None,
     kubelet: bool = False,
     kubelet_options: dict[str, Any] | None = None,
+    join_token: bool = False,
     **kwargs: Any,
 ) -> None:
     from pocketkube.cli.server import ServerOptions, run_server
@@ -89,6 +90,7 @@ def _run(
         scheduler=scheduler,
         scheduler_config=scheduler_config.absolute() if scheduler_config else None,
         kubelet=kubelet,
+        join_token=join_token,
         **(kubelet_options or {}),
     )
     try:
@@ -144,6 +146,7 @@ def server(
             "node_ip": node_ip,
             "kubelet_args": kubelet_args,
         },
+        join_token=True,
         **kwargs,
     )
 
@@ -178,9 +181,23 @@ def scheduler(kubeconfig: Path | None, config_path: Path | None) -> None:
 @main.command()
 @click.option(
     "--kubeconfig",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    type=click.Path(path_type=Path, dir_okay=False),
     required=True,
-    help="The kubeconfig with the node's identity (CN=system:node:<name>).",
+    help="The kubeconfig with the node's identity (CN=system:node:<name>); with "
+    "--bootstrap-kubeconfig, written once the node's client certificate is issued.",
+)
+@click.option(
+    "--bootstrap-kubeconfig",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="A kubeconfig (bootstrap token) to request the node's client certificate with when "
+    "--kubeconfig has no valid one (TLS bootstrap).",
+)
+@click.option(
+    "--cert-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where TLS bootstrap keeps the client certificate and key (default: ROOT_DIR/pki).",
 )
 @click.option("--node-name", default="", help="The node's name (default: the hostname).")
 @click.option("--runtime", type=click.Choice(["process"]), default="process", show_default=True)
@@ -208,12 +225,20 @@ def scheduler(kubeconfig: Path | None, config_path: Path | None) -> None:
 )
 @click.option("--node-status-update-frequency", type=float, default=10.0, show_default=True)
 @click.option("--node-lease-renew-interval", type=float, default=10.0, show_default=True)
-def kubelet(kubeconfig: Path, **kwargs: Any) -> None:
+def kubelet(
+    kubeconfig: Path, bootstrap_kubeconfig: Path | None, cert_dir: Path | None, **kwargs: Any
+) -> None:
     """Run the kubelet: the pods bound to this node, on the process runtime."""
     # gRPC's fork handlers (for grpc probes' channels) must not run around the runtime's forks.
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     from pocketkube.cli.hostname import default_node_name
-    from pocketkube.kubelet.app import KubeletOptions, run_kubelet
+    from pocketkube.kubelet.app import KUBELET_VERSION, KubeletOptions, run_kubelet
+    from pocketkube.kubelet.certbootstrap import BootstrapError, load_client_cert
+
+    if bootstrap_kubeconfig is None and not kubeconfig.is_file():
+        raise click.BadParameter(
+            f"File '{kubeconfig}' does not exist.", param_hint="'--kubeconfig'"
+        )
 
     labels = dict(
         item.split("=", 1) for item in kwargs.pop("node_labels").split(",") if "=" in item
@@ -225,8 +250,104 @@ def kubelet(kubeconfig: Path, **kwargs: Any) -> None:
         node_labels=labels,
         **kwargs,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_kubelet(kubeconfig=kubeconfig, options=options))
+
+    kubeconfig = kubeconfig.absolute()
+    cert_dir = (cert_dir or options.root_dir / "pki").absolute()
+
+    async def bootstrap_then_run() -> None:
+        if bootstrap_kubeconfig is not None:
+            await load_client_cert(
+                kubeconfig=kubeconfig,
+                bootstrap_kubeconfig=bootstrap_kubeconfig,
+                cert_dir=cert_dir,
+                node_name=options.node_name,
+                user_agent=f"kubelet/{KUBELET_VERSION} (pocketkube)",
+            )
+        await run_kubelet(kubeconfig=kubeconfig, options=options)
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(bootstrap_then_run())
+    except BootstrapError as err:
+        raise click.ClickException(f"kubelet TLS bootstrap: {err}") from None
+
+
+@main.command()
+@click.option("--server", required=True, help="The API server's URL, https://HOST:PORT.")
+@click.option(
+    "--token",
+    envvar="POCKETKUBE_TOKEN",
+    required=True,
+    help="The join token: the server's DATA_DIR/node-token (K10<ca-hash>::<id>.<secret>) or a "
+    "bootstrap token <id>.<secret> [env POCKETKUBE_TOKEN].",
+)
+@click.option(
+    "--ca-cert-hash",
+    "ca_cert_hashes",
+    multiple=True,
+    help="Trust the cluster CA only if its public key has this hash (sha256:<hex>).",
+)
+@click.option("--node-name", default="", help="The node's name (default: the hostname).")
+@click.option(
+    "--root-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("/var/lib/pocketkube/kubelet"),
+    show_default=True,
+    help="The kubelet's root directory; its kubeconfigs and pki/ are kept there too.",
+)
+@click.option("--pod-cidr", default="10.42.0.0/24", show_default=True, help="This node's pods.")
+@click.option(
+    "--node-ip", default="127.0.0.1", show_default=True, help="The address the node reports."
+)
+@click.option("--node-labels", default="", help="Extra labels: key=value,key=value.")
+@click.option(
+    "--kubelet-arg",
+    "kubelet_args",
+    multiple=True,
+    help="A flag for the kubelet, e.g. --kubelet-arg=--pleg-period=0.5.",
+)
+@click.option(
+    "--discovery-timeout",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for the cluster-info ConfigMap to be signed for the token.",
+)
+def agent(
+    server: str,
+    token: str,
+    ca_cert_hashes: tuple[str, ...],
+    node_name: str,
+    root_dir: Path,
+    kubelet_args: tuple[str, ...],
+    **kwargs: Any,
+) -> None:
+    """Join this machine to a cluster as a node: discover and verify the cluster with the
+    token, then run the kubelet, which asks for its client certificate (TLS bootstrap)."""
+    from pocketkube.cli.agent import AgentOptions, DiscoveryError, run_agent
+    from pocketkube.cli.hostname import default_node_name
+    from pocketkube.cli.jointoken import JoinTokenError, parse_ca_cert_hash, parse_join_token
+
+    if not server.startswith("https://"):
+        raise click.BadParameter("must be an https:// URL", param_hint="'--server'")
+    try:
+        options = AgentOptions(
+            server=server.rstrip("/"),
+            token=parse_join_token(token),
+            ca_cert_hashes=tuple(parse_ca_cert_hash(h) for h in ca_cert_hashes),
+            node_name=node_name or default_node_name(),
+            root_dir=root_dir.absolute(),
+            kubelet_args=kubelet_args,
+            **kwargs,
+        )
+    except JoinTokenError as err:
+        raise click.UsageError(str(err)) from None
+    try:
+        run_agent(options)
+    except DiscoveryError as err:
+        raise click.ClickException(f"cannot join the cluster: {err}") from None
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()

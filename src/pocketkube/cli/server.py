@@ -20,6 +20,8 @@ from pathlib import Path
 from pocketkube.apiserver.app import APIServer, APIServerConfig
 from pocketkube.cli.components import ComponentProcess, component_kubeconfig
 from pocketkube.cli.hostname import default_node_name
+from pocketkube.cli.jointoken import ensure_join_token, join_command
+from pocketkube.client import ApiError, Client, load_kubeconfig
 from pocketkube.storage.compactor import Compactor
 from pocketkube.storage.factory import EtcdTLS, open_backend
 from pocketkube.tuning import freeze_startup_objects, tune_gc
@@ -44,6 +46,7 @@ class ServerOptions:
     pod_cidr: str = "10.42.0.0/24"
     node_ip: str = "127.0.0.1"
     kubelet_args: tuple[str, ...] = ()  # extra flags passed through to the kubelet
+    join_token: bool = False  # make DATA_DIR/node-token for `pocketkube agent` (jointoken.py)
 
 
 def prepare_data_dir(data_dir: Path) -> None:
@@ -83,6 +86,8 @@ async def run_server(options: ServerOptions) -> None:
             flush=True,
         )
         print(f"pocketkube: API server listening on {apiserver.url}", flush=True)
+        if options.join_token:
+            await _join_token(options, apiserver)
         print(
             f"pocketkube: to use it:  export KUBECONFIG={apiserver.kubeconfig_path}  "
             "&& kubectl get namespaces",
@@ -101,6 +106,22 @@ async def run_server(options: ServerOptions) -> None:
         with contextlib.suppress(Exception):
             await backend.close()
         print("pocketkube: stopped", flush=True)
+
+
+async def _join_token(options: ServerOptions, apiserver: APIServer) -> None:
+    """Make (once) the bootstrap token other nodes join with, through the API as an admin."""
+    if apiserver.pki is None:
+        return
+    config = await asyncio.to_thread(load_kubeconfig, apiserver.kubeconfig_path)
+    try:
+        async with Client(config=config) as client:
+            path = await ensure_join_token(
+                client=client, data_dir=options.data_dir, ca_cert=apiserver.pki.ca_cert
+            )
+    except ApiError as err:
+        log.warning("no join token for other nodes: %s", err)
+        return
+    print(f"pocketkube: to join a node:  {join_command(apiserver.url, path)}", flush=True)
 
 
 async def _components(options: ServerOptions, apiserver: APIServer) -> list[ComponentProcess]:
