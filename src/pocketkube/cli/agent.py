@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 
 from pocketkube.api import bootstraptoken as bt
@@ -147,6 +148,8 @@ async def fetch_cluster_info(config: ClientConfig, token: JoinToken, *, patience
                 cluster_info = await client.get(CLUSTER_INFO)
             except ApiError as err:
                 last = f"failed to request the {bt.CLUSTER_INFO_NAME} ConfigMap: {err}"
+                if isinstance(err.__cause__, aiohttp.ClientSSLError):
+                    raise DiscoveryError(last) from err  # a certificate does not get better
             else:
                 if bt.JWS_KEY_PREFIX + token.token_id in (cluster_info.get("data") or {}):
                     return cluster_info

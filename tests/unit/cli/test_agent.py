@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import stat
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 
@@ -209,6 +211,19 @@ async def test_discovery_refuses_with_a_clear_message(
     monkeypatch.setattr(ag, "Client", FakeServer(insecure, verified))
     with pytest.raises(ag.DiscoveryError, match=message):
         await ag.discover(options(tmp_path, **kwargs))
+
+
+async def test_a_certificate_that_fails_verification_is_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ag, "RETRY_INTERVAL", 60)
+    err = TransportError("GET cluster-info: certificate verify failed")
+    cause = OSError("certificate verify failed")
+    err.__cause__ = aiohttp.ClientSSLError(None, cause)  # type: ignore[arg-type]
+    signed = cluster_info(info_kubeconfig(), TOKEN)
+    monkeypatch.setattr(ag, "Client", FakeServer([signed], [err]))
+    with pytest.raises(ag.DiscoveryError, match=r"failed TLS verification .* certificate verify"):
+        await asyncio.wait_for(ag.discover(options(tmp_path)), 5)
 
 
 async def test_prepare_writes_the_bootstrap_kubeconfig(
