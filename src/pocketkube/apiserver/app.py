@@ -33,6 +33,7 @@ from pocketkube.apiserver.authn import AuthenticatorChain, Unauthenticated, clie
 from pocketkube.apiserver.conversion import converter_for
 from pocketkube.apiserver.conversion.registry import ConvertingRegistry
 from pocketkube.apiserver.crds import CRDRegistry, CRDServer
+from pocketkube.apiserver.csrs import CSRRegistry
 from pocketkube.apiserver.errors import status_middleware, status_response
 from pocketkube.apiserver.handlers import ResourceHandler
 from pocketkube.apiserver.identity import ANONYMOUS, USER
@@ -210,6 +211,8 @@ class APIServer:
                 )
             elif resource.plural == "customresourcedefinitions":
                 self.registries[resource.gvr] = CRDRegistry(info=info, storage=storage)
+            elif resource.plural == "certificatesigningrequests":
+                self.registries[resource.gvr] = CSRRegistry(info=info, storage=storage)
             else:
                 self.registries[resource.gvr] = ResourceRegistry(info=info, storage=storage)
         await self.crds.start()

@@ -29,7 +29,7 @@ from pocketkube.api.patch import (
 from pocketkube.api.status import OPTIMISTIC_LOCK_MESSAGE, StatusError
 from pocketkube.apiserver import body as bodies
 from pocketkube.apiserver import crds, extensions, fieldmanager, fieldvalidation, protobuf
-from pocketkube.apiserver.identity import ANONYMOUS, USER
+from pocketkube.apiserver.identity import ANONYMOUS, REQUEST_USER, USER
 from pocketkube.apiserver.negotiation import Wanted, negotiate
 from pocketkube.apiserver.query import delete_options, dry_run, list_options, watch_options
 from pocketkube.apiserver.registry import TRACK_FIELDS, DeleteOptions, ResourceRegistry
@@ -79,6 +79,13 @@ class ResourceHandler:
         self._admit_update = admit_update
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        token = REQUEST_USER.set(request.get(USER, ANONYMOUS))
+        try:
+            return await self._handle(request)
+        finally:
+            REQUEST_USER.reset(token)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         info = parse_request_info(request.method, request.path, dict(request.query))
         if not info.is_resource_request:
             raise _not_found_path()
@@ -109,6 +116,8 @@ class ResourceHandler:
             if virtual is None:
                 raise _not_found_path()
             return await virtual(self._special(request, info, entry, registry))
+        if info.subresource:
+            registry = registry.for_subresource(info.subresource)
         call = _Call(request, info, entry, registry, self._admit_create, self._admit_update)
         return await call.run()
 

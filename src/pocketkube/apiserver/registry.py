@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from pocketkube.api import status
 from pocketkube.api.status import StatusError
-from pocketkube.api.validation import name_is_dns_subdomain, validate_object_meta
+from pocketkube.api.validation import NameValidator, name_is_dns_subdomain, validate_object_meta
 from pocketkube.apiserver.defaults import apply_defaults, validate_kind
 from pocketkube.apiserver.errors import status_error_from_storage
 from pocketkube.apiserver.objectmeta import prepare_for_create, prepare_for_update, rfc3339
@@ -62,9 +62,17 @@ class ResourceInfo:
 
 
 class ResourceRegistry:
+    # What a name must look like (upstream: the strategy's ValidateObjectMeta name function).
+    name_validator: NameValidator = staticmethod(name_is_dns_subdomain)
+
     def __init__(self, *, info: ResourceInfo, storage: Storage) -> None:
         self.info = info
         self.storage = storage
+
+    def for_subresource(self, subresource: str) -> ResourceRegistry:
+        """The registry writes to ``subresource`` go through; the same one unless the resource
+        has rules of its own there (upstream's separate REST storage per subresource)."""
+        return self
 
     def key(self, namespace: str, name: str = "") -> str:
         prefix = self.info.storage_prefix
@@ -79,7 +87,7 @@ class ResourceRegistry:
 
     def _validate(self, obj: Obj, old: Obj | None = None) -> None:
         errors = validate_object_meta(
-            obj["metadata"], namespaced=self.info.namespaced, name_validator=name_is_dns_subdomain
+            obj["metadata"], namespaced=self.info.namespaced, name_validator=self.name_validator
         )
         errors += validate_kind(self.info.kind, obj, old)
         if errors:

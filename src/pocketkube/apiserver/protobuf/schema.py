@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pocketkube.apiserver.protobuf import (
     auth_messages,
     autoscaling_messages,
+    certificates_messages,
     cluster_messages,
     core_messages,
     meta_messages,
@@ -76,6 +77,7 @@ def _load() -> dict[str, Table]:
         auth_messages,
         autoscaling_messages,
         cluster_messages,
+        certificates_messages,
     )
     for module in modules:
         for name, spec in module.MESSAGES.items():
@@ -118,4 +120,5 @@ KINDS: dict[tuple[str, str], str] = {
     ("policy/v1", "PodDisruptionBudget"): "PodDisruptionBudget",
     ("scheduling.k8s.io/v1", "PriorityClass"): "PriorityClass",
     ("networking.k8s.io/v1", "Ingress"): "Ingress",
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"): "CertificateSigningRequest",
 }

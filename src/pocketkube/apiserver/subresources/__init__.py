@@ -7,7 +7,8 @@
   node;
 - ``pods/eviction``: a delete that respects PodDisruptionBudgets (``kubectl drain``);
 - ``pods/ephemeralcontainers``: debugging containers added to a running pod (``kubectl debug``);
-- ``namespaces/finalize``: how a terminating namespace's ``spec.finalizers`` are taken off.
+- ``namespaces/finalize``: how a terminating namespace's ``spec.finalizers`` are taken off;
+- ``certificatesigningrequests/approval``: approving or denying a certificate request.
 
 Importing this package registers each handler in :mod:`pocketkube.apiserver.extensions`.
 """
@@ -15,6 +16,7 @@ Importing this package registers each handler in :mod:`pocketkube.apiserver.exte
 from __future__ import annotations
 
 from pocketkube.apiserver.subresources import (
+    approval,
     binding,
     ephemeralcontainers,
     eviction,
@@ -22,7 +24,7 @@ from pocketkube.apiserver.subresources import (
     scale,
 )
 
-__all__ = ["binding", "ephemeralcontainers", "eviction", "finalize", "install", "scale"]
+__all__ = ["approval", "binding", "ephemeralcontainers", "eviction", "finalize", "install", "scale"]
 
 
 def install() -> None:
@@ -32,6 +34,7 @@ def install() -> None:
     eviction.install()
     ephemeralcontainers.install()
     finalize.install()
+    approval.install()
 
 
 install()
