@@ -4,7 +4,8 @@ On start it makes sure the PKI exists (``pki``), writes the admin kubeconfig, op
 cache for every stored resource, creates the namespaces and PriorityClasses every cluster has,
 and serves:
 
-- ``/version``, ``/healthz``, ``/livez``, ``/readyz`` (anonymous, as upstream allows);
+- ``/version``, ``/healthz``, ``/livez``, ``/readyz`` (anonymous, as upstream allows), and a get
+  of the ``cluster-info`` ConfigMap in ``kube-public`` that it publishes (``clusterinfo``);
 - discovery (``/api``, ``/apis``, both aggregated and legacy forms);
 - every resource under ``/api/v1`` and ``/apis/<group>/<version>``.
 
@@ -26,7 +27,7 @@ from aiohttp import web
 import pocketkube.apiserver.subresources  # noqa: F401  (registers the subresource handlers)
 from pocketkube.api import scheduling, status
 from pocketkube.api.status import StatusError
-from pocketkube.apiserver import authapis, discovery, metrics
+from pocketkube.apiserver import authapis, clusterinfo, discovery, metrics
 from pocketkube.apiserver.admission import Attributes, Operation, RegistryReader, new_chain
 from pocketkube.apiserver.allocator import service_ip_range
 from pocketkube.apiserver.authn import AuthenticatorChain, Unauthenticated, client_certificate
@@ -145,6 +146,11 @@ class APIServer:
         if self.config.port == 0 and self._listener.sockets:
             self.port = self._listener.sockets[0].getsockname()[1]
         await self._publish_kubernetes_service()
+        await clusterinfo.publish(
+            self.registries[("", "v1", "configmaps")],
+            server_url=self.url,
+            ca_pem=await asyncio.to_thread(self.pki.ca_cert.read_bytes),
+        )
         await asyncio.to_thread(
             write_kubeconfig,
             self.kubeconfig_path,
@@ -302,7 +308,11 @@ class APIServer:
             identity = await self.authenticators.authenticate(request)
         except Unauthenticated:
             return status_response(status.unauthorized())
-        if identity is None and request.path not in PUBLIC_PATHS:
+        if (
+            identity is None
+            and request.path not in PUBLIC_PATHS
+            and not clusterinfo.anonymous_may(request.method, request.path, request.query)
+        ):
             return status_response(status.unauthorized())
         request[USER] = identity or ANONYMOUS
         response: web.StreamResponse = await handler(request)  # type: ignore[operator]
