@@ -99,14 +99,14 @@ def parse_expiration(value: str) -> datetime | None:
 
 
 def is_expired(expiration: str, now: datetime) -> bool:
-    """Whether a token with this ``expiration`` data value is expired at ``now``.
-
-    An empty value never expires; one that cannot be parsed counts as expired, as upstream.
+    """Whether a token with this ``expiration`` data value is expired at ``now`` (strictly
+    after it). An empty value never expires; one that cannot be parsed counts as expired, as
+    upstream.
     """
     if not expiration:
         return False
     moment = parse_expiration(expiration)
-    return moment is None or moment <= now
+    return moment is None or now > moment
 
 
 def format_expiration(moment: datetime) -> str:

@@ -1,0 +1,1 @@
+"""The certificate controllers: approving kubelet client CSRs and signing approved CSRs."""

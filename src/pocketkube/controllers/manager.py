@@ -1,0 +1,160 @@
+"""The controller manager: which controllers exist, which run, and running them together.
+
+As kube-controller-manager, controllers are named (``csrapproving`` ...) and selected with
+``--controllers``: a list of names, ``*`` for every controller on by default, ``-name`` to turn
+one off; ``bootstrapsigner`` and ``tokencleaner`` are off by default upstream (kubeadm turns
+them on with ``*,bootstrapsigner,tokencleaner``) and here too. A controller's factory may
+decline to run (``csrsigning`` without a signing CA), as upstream's init functions do. The
+selected controllers share one ``SharedInformers``; ``run`` starts the informers and every
+controller in one ``TaskGroup`` and returns only when cancelled (or if one of them fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pocketkube.api import bootstraptoken as bt
+from pocketkube.client import resources
+from pocketkube.client.clock import Clock
+from pocketkube.controllers.base import ApiClient, Controller
+from pocketkube.controllers.bootstrap import SECRETS_FIELD_SELECTOR
+from pocketkube.controllers.bootstrap.signer import BootstrapSigner
+from pocketkube.controllers.bootstrap.tokencleaner import TokenCleaner
+from pocketkube.controllers.certificates.approver import CSRApprovingController
+from pocketkube.controllers.certificates.authority import FileCA
+from pocketkube.controllers.certificates.signer import DEFAULT_DURATION, CSRSigningController
+from pocketkube.controllers.informers import SharedInformers
+from pocketkube.controllers.resources import CERTIFICATE_SIGNING_REQUESTS
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """A bad flag: the command reports it as a usage error."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    controllers: tuple[str, ...] = ("*",)
+    cluster_signing_cert_file: Path | None = None
+    cluster_signing_key_file: Path | None = None
+    cluster_signing_duration: dt.timedelta = DEFAULT_DURATION
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """What a controller is built from."""
+
+    client: ApiClient
+    informers: SharedInformers
+    options: Options
+    clock: Clock | None = None
+
+
+Factory = Callable[[Context], Controller | None]
+
+
+def _csrapproving(ctx: Context) -> Controller:
+    return CSRApprovingController(
+        client=ctx.client,
+        csr_informer=ctx.informers.informer(CERTIFICATE_SIGNING_REQUESTS),
+        clock=ctx.clock,
+    )
+
+
+def _csrsigning(ctx: Context) -> Controller | None:
+    cert, key = ctx.options.cluster_signing_cert_file, ctx.options.cluster_signing_key_file
+    if cert is None or key is None:
+        log.info("skipping the CSR signer: no --cluster-signing-cert-file/key-file given")
+        return None
+    return CSRSigningController(
+        client=ctx.client,
+        csr_informer=ctx.informers.informer(CERTIFICATE_SIGNING_REQUESTS),
+        ca=FileCA(cert_file=cert, key_file=key),
+        duration=ctx.options.cluster_signing_duration,
+        clock=ctx.clock,
+    )
+
+
+def _bootstrapsigner(ctx: Context) -> Controller:
+    return BootstrapSigner(
+        client=ctx.client,
+        configmap_informer=ctx.informers.informer(
+            resources.CONFIGMAPS,
+            namespace=bt.CLUSTER_INFO_NAMESPACE,
+            field_selector=f"metadata.name={bt.CLUSTER_INFO_NAME}",
+        ),
+        secret_informer=ctx.informers.informer(
+            resources.SECRETS, namespace=bt.NAMESPACE, field_selector=SECRETS_FIELD_SELECTOR
+        ),
+        clock=ctx.clock,
+    )
+
+
+def _tokencleaner(ctx: Context) -> Controller:
+    return TokenCleaner(
+        client=ctx.client,
+        secret_informer=ctx.informers.informer(
+            resources.SECRETS, namespace=bt.NAMESPACE, field_selector=SECRETS_FIELD_SELECTOR
+        ),
+        clock=ctx.clock,
+    )
+
+
+# name -> factory, in start order.
+REGISTRY: dict[str, Factory] = {
+    "csrapproving": _csrapproving,
+    "csrsigning": _csrsigning,
+    "bootstrapsigner": _bootstrapsigner,
+    "tokencleaner": _tokencleaner,
+}
+DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
+
+
+def parse_controllers(value: str) -> tuple[str, ...]:
+    """``--controllers``: comma-separated, each a known name, ``-name`` or ``*``."""
+    names = tuple(item.strip() for item in value.split(",") if item.strip())
+    for name in names:
+        if name != "*" and name.removeprefix("-") not in REGISTRY:
+            raise ConfigError(f"{name!r} is not in the list of known controllers")
+    return names
+
+
+def is_enabled(name: str, controllers: Sequence[str]) -> bool:
+    """Upstream's rule: an explicit ``name`` or ``-name`` wins (first one listed), else ``*``
+    turns on the controllers that are on by default."""
+    star = False
+    for item in controllers:
+        if item == name:
+            return True
+        if item == f"-{name}":
+            return False
+        if item == "*":
+            star = True
+    return star and name not in DISABLED_BY_DEFAULT
+
+
+def build(ctx: Context) -> list[Controller]:
+    """The enabled controllers that agreed to run, built on ``ctx.informers``."""
+    built = []
+    for name, factory in REGISTRY.items():
+        if not is_enabled(name, ctx.options.controllers):
+            log.info("%s is disabled", name)
+            continue
+        controller = factory(ctx)
+        if controller is not None:
+            built.append(controller)
+    return built
+
+
+async def run(ctx: Context, controllers: Sequence[Controller]) -> None:
+    """Run the shared informers and the controllers until cancelled."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(ctx.informers.run())
+        for controller in controllers:
+            group.create_task(controller.run())
