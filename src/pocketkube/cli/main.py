@@ -68,6 +68,7 @@ def _run(
     *,
     scheduler: bool = False,
     scheduler_config: Path | None = None,
+    controller_manager: bool = False,
     kubelet: bool = False,
     kubelet_options: dict[str, Any] | None = None,
     join_token: bool = False,
@@ -89,6 +90,7 @@ def _run(
         advertise_address=kwargs["advertise_address"],
         scheduler=scheduler,
         scheduler_config=scheduler_config.absolute() if scheduler_config else None,
+        controller_manager=controller_manager,
         kubelet=kubelet,
         join_token=join_token,
         **(kubelet_options or {}),
@@ -112,6 +114,11 @@ def _run(
     default=None,
     help="A KubeSchedulerConfiguration file for the scheduler.",
 )
+@click.option(
+    "--disable-controller-manager",
+    is_flag=True,
+    help="Do not start the controller manager beside the API server.",
+)
 @click.option("--disable-kubelet", is_flag=True, help="Do not run a kubelet for this node.")
 @click.option("--node-name", default="", help="The server node's name (default: the hostname).")
 @click.option("--pod-cidr", default="10.42.0.0/24", show_default=True, help="This node's pods.")
@@ -127,6 +134,7 @@ def _run(
 def server(
     disable_scheduler: bool,
     scheduler_config: Path | None,
+    disable_controller_manager: bool,
     disable_kubelet: bool,
     node_name: str,
     pod_cidr: str,
@@ -134,11 +142,12 @@ def server(
     kubelet_args: tuple[str, ...],
     **kwargs: Any,
 ) -> None:
-    """Run a one-node cluster: the API server, and the scheduler and this node's kubelet as
-    their own processes."""
+    """Run a one-node cluster: the API server, and the scheduler, the controller manager and
+    this node's kubelet as their own processes."""
     _run(
         scheduler=not disable_scheduler,
         scheduler_config=scheduler_config,
+        controller_manager=not disable_controller_manager,
         kubelet=not disable_kubelet,
         kubelet_options={
             "node_name": node_name,
@@ -176,6 +185,62 @@ def scheduler(kubeconfig: Path | None, config_path: Path | None) -> None:
         raise click.UsageError(str(err)) from None
     except KeyboardInterrupt:
         pass
+
+
+@main.command("controller-manager")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="The kubeconfig with the controller manager's identity.",
+)
+@click.option(
+    "--controllers",
+    default="*",
+    show_default=True,
+    help="Controllers to run: names, '*' for those on by default, '-name' to turn one off "
+    "(bootstrapsigner and tokencleaner are off by default).",
+)
+@click.option(
+    "--cluster-signing-cert-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The CA certificate csrsigning issues certificates with (PEM).",
+)
+@click.option(
+    "--cluster-signing-key-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The CA's private key (PEM).",
+)
+@click.option(
+    "--cluster-signing-duration",
+    default="8760h",
+    show_default=True,
+    help="The longest lifetime of an issued certificate (a Go duration).",
+)
+def controller_manager(
+    kubeconfig: Path,
+    controllers: str,
+    cluster_signing_cert_file: Path | None,
+    cluster_signing_key_file: Path | None,
+    cluster_signing_duration: str,
+) -> None:
+    """Run kube-controller-manager's controllers against an API server."""
+    from pocketkube.controllers import manager
+    from pocketkube.controllers.app import run_controller_manager
+
+    try:
+        options = manager.Options(
+            controllers=manager.parse_controllers(controllers),
+            cluster_signing_cert_file=cluster_signing_cert_file,
+            cluster_signing_key_file=cluster_signing_key_file,
+            cluster_signing_duration=manager.parse_duration(cluster_signing_duration),
+        )
+    except manager.ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_controller_manager(kubeconfig=kubeconfig, options=options))
 
 
 @main.command()

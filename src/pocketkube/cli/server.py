@@ -2,9 +2,9 @@
 
 The datastore (SQLite by default, or etcd) with its background compactor and the API server in
 front of it run in this process; the scheduler runs beside it as a child process with its own
-client identity (``components.py``), and so does the kubelet of the server's own node;
-controllers will join the same way as they land (docs/architecture.md). ``apiserver`` runs
-the API server and datastore alone.
+client identity (``components.py``), and so do the controller manager and the kubelet of the
+server's own node (docs/architecture.md). ``apiserver`` runs the API server and datastore
+alone.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class ServerOptions:
     # Components started beside the API server (``pocketkube server``; ``apiserver`` has none).
     scheduler: bool = False
     scheduler_config: Path | None = None
+    controller_manager: bool = False
     kubelet: bool = False
     node_name: str = ""
     pod_cidr: str = "10.42.0.0/24"
@@ -142,6 +143,28 @@ async def _components(options: ServerOptions, apiserver: APIServer) -> list[Comp
         if options.scheduler_config is not None:
             args += ["--config", str(options.scheduler_config)]
         components.append(ComponentProcess(name="scheduler", args=args))
+    if options.controller_manager:
+        kubeconfig = await asyncio.to_thread(
+            component_kubeconfig,
+            data_dir=options.data_dir,
+            pki=apiserver.pki,
+            server_url=apiserver.url,
+            name="controller-manager",
+            user="system:kube-controller-manager",
+        )
+        args = [
+            "controller-manager",
+            "--kubeconfig",
+            str(kubeconfig),
+            # As kubeadm runs it: the bootstrap-token controllers on, signing with the cluster CA.
+            "--controllers",
+            "*,bootstrapsigner,tokencleaner",
+            "--cluster-signing-cert-file",
+            str(apiserver.pki.ca_cert),
+            "--cluster-signing-key-file",
+            str(apiserver.pki.ca_key),
+        ]
+        components.append(ComponentProcess(name="controller-manager", args=args))
     if options.kubelet:
         node = options.node_name or default_node_name()
         kubeconfig = await asyncio.to_thread(

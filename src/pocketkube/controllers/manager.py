@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,26 @@ def parse_controllers(value: str) -> tuple[str, ...]:
         if name != "*" and name.removeprefix("-") not in REGISTRY:
             raise ConfigError(f"{name!r} is not in the list of known controllers")
     return names
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration(value: str) -> dt.timedelta:
+    """A Go duration as upstream's flags take it: ``8760h``, ``1h30m``, ``90s``."""
+    text = value.strip()
+    if text in ("0", ""):
+        raise ConfigError(f"invalid duration {value!r}")
+    seconds, pos = 0.0, 0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or seconds <= 0:
+        raise ConfigError(f"invalid duration {value!r}")
+    return dt.timedelta(seconds=seconds)
 
 
 def is_enabled(name: str, controllers: Sequence[str]) -> bool:

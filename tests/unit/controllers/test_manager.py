@@ -39,6 +39,20 @@ def test_unknown_controllers_are_refused(flag: str) -> None:
         manager.parse_controllers(flag)
 
 
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("8760h", 8760 * 3600), ("1h30m", 5400), ("90s", 90), ("1.5h", 5400), ("500ms", 0.5)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert manager.parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "10", "1d", "h", "-1h", "1h x"])
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(manager.ConfigError, match="invalid duration"):
+        manager.parse_duration(text)
+
+
 def build(client: FakeClient, options: manager.Options) -> tuple[SharedInformers, list[str]]:
     informers = SharedInformers(client=client)
     ctx = manager.Context(client=client, informers=informers, options=options)
