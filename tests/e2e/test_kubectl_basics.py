@@ -79,14 +79,15 @@ def test_configmap_lifecycle(cluster: Cluster) -> None:
 
 
 def test_get_all_namespaces(cluster: Cluster) -> None:
-    empty = cluster.kubectl("get", "configmaps", "-A")
+    empty = cluster.kubectl("get", "podtemplates", "-A")
     assert empty.stdout == ""
     assert "No resources found" in empty.stderr
     cluster.kubectl("create", "--validate=false", "-f", "-", stdin=CONFIGMAP)
     cluster.kubectl("create", "--validate=false", "-n", "kube-system", "-f", "-", stdin=CONFIGMAP)
     out = cluster.kubectl("get", "configmaps", "-A").stdout.splitlines()
     assert out[0].split() == ["NAMESPACE", "NAME", "DATA", "AGE"]
-    assert sorted(line.split()[0] for line in out[1:]) == ["default", "kube-system"]
+    # kube-public holds the API server's cluster-info
+    assert sorted(line.split()[0] for line in out[1:]) == ["default", "kube-public", "kube-system"]
 
 
 def test_watch_prints_changes(cluster: Cluster) -> None:
