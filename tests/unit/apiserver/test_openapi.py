@@ -139,6 +139,19 @@ def test_virtual_resources_only_create(documents: OpenAPIDocuments) -> None:
     assert not any(p.endswith("{name}") for p in paths)
 
 
+def test_csr_subresources(documents: OpenAPIDocuments) -> None:
+    doc = _doc(documents, "apis/certificates.k8s.io/v1")
+    named = "/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}"
+    for sub in ("status", "approval"):
+        item = doc["paths"][f"{named}/{sub}"]
+        assert {"get", "put", "patch"} <= item.keys()
+        (content,) = item["put"]["requestBody"]["content"].values()
+        schema = content["schema"]["$ref"]
+        assert schema.endswith("io.k8s.api.certificates.v1.CertificateSigningRequest")
+    spec = _props(doc, "io.k8s.api.certificates.v1.CertificateSigningRequestSpec")
+    assert spec["request"]["format"] == "byte"
+
+
 def test_every_reference_resolves(documents: OpenAPIDocuments) -> None:
     for key in documents.document_keys():
         doc = _doc(documents, key)

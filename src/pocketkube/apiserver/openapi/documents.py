@@ -121,7 +121,7 @@ def _resource_paths(
     list_schema: str | None,
     patch_types: tuple[str, ...] = PATCH_TYPES,
 ) -> dict[str, Any]:
-    """Path items of one resource (and its status and scale subresources)."""
+    """Path items of one resource (and its status, approval and scale subresources)."""
     root = f"/apis/{resource.group}/{resource.version}" if resource.group else "/api/v1"
     collection = (
         f"{root}/namespaces/{{namespace}}/{resource.plural}"
@@ -173,9 +173,9 @@ def _resource_paths(
         named = f"{collection}/{{name}}"
         paths[named] = _object_item(op, gvk, schema, scope, verbs, patch_types)
         for sub in resource.subresources:
-            if sub.name == "status":
-                paths[f"{named}/status"] = _object_item(
-                    f"{op}Status", gvk, schema, scope, set(sub.verbs), patch_types
+            if sub.name in ("status", "approval"):  # both take the parent's whole object
+                paths[f"{named}/{sub.name}"] = _object_item(
+                    f"{op}{sub.name.capitalize()}", gvk, schema, scope, set(sub.verbs), patch_types
                 )
             if sub.name == "scale" and (scale := name_for_kind(sub.group, sub.version, sub.kind)):
                 sub_gvk = {"group": sub.group, "version": sub.version, "kind": sub.kind}
