@@ -120,7 +120,8 @@ class RuntimeManager:
     async def sync_pod(self, pod: Obj, status: PodRuntimeStatus, actions: PodActions) -> SyncResult:
         result = SyncResult()
         if actions.kill_pod:
-            result.changed = True
+            # Upstream kills before every new sandbox; with nothing alive nothing changes.
+            result.changed = bool(status.running_containers() or status.ready_sandbox())
             await self.kill_pod(pod, status)
             if not actions.create_sandbox:
                 return result
@@ -133,10 +134,10 @@ class RuntimeManager:
                 )
         sandbox_id, pod_ip = actions.sandbox_id, status.ip
         if actions.create_sandbox:
-            result.changed = True
             created = await self._create_sandbox(pod, actions.attempt, result)
             if created is None:
-                return result
+                return result  # retried after result.retry_after, not at once
+            result.changed = True
             sandbox_id, pod_ip = created
         elif podutil.host_network(pod):
             pod_ip = ""

@@ -50,6 +50,7 @@ class FakeRuntime:
         self.calls: list[tuple[str, str]] = []  # (method, id or name)
         self.exec_results: dict[tuple[str, ...], cri.ExecSyncResponse] = {}
         self.start_errors: dict[str, str] = {}  # container name -> message of a failed start
+        self.sandbox_errors: dict[str, str] = {}  # pod name -> message of a failed sandbox
         self.notes: tuple[str, ...] = ()
         self._last = 0
 
@@ -94,6 +95,10 @@ class FakeRuntime:
         )
 
     async def run_pod_sandbox(self, config: cri.PodSandboxConfig) -> str:
+        failure = self.sandbox_errors.get(config.metadata.name)
+        if failure is not None:
+            self.calls.append(("run_pod_sandbox", config.metadata.name))
+            raise cri.RuntimeError_("Unknown", failure)
         sandbox_id = self._id("sandbox")
         ip = "" if config.host_network else f"10.42.0.{len(self.sandboxes) % 250 + 2}"
         self.sandboxes[sandbox_id] = _Sandbox(config, cri.SandboxState.READY, self._now(), ip)

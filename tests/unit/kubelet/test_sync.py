@@ -60,6 +60,23 @@ async def test_a_finished_pod_keeps_the_address_its_stopped_sandbox_had() -> Non
     assert status["podIPs"] == [{"ip": ip}]
 
 
+async def test_a_sandbox_that_cannot_be_made_is_retried_after_a_pause() -> None:
+    h = Harness()
+    pod = make_pod()
+    h.runtime.sandbox_errors[pod["metadata"]["name"]] = "the bridge is taken"
+    uid = h.add(pod)["metadata"]["uid"]
+    again = await h.settle(uid)
+    assert again is not None
+    assert again >= 1
+    assert [c for c in h.runtime.calls if c[0] == "run_pod_sandbox"] == [
+        ("run_pod_sandbox", pod["metadata"]["name"])
+    ]
+    assert h.recorder.reasons() == ["FailedCreatePodSandBox"]
+    del h.runtime.sandbox_errors[pod["metadata"]["name"]]
+    await h.settle(uid)
+    assert h.status(uid)["phase"] == "Running"
+
+
 async def test_crash_loop_backs_off_with_crashloopbackoff() -> None:
     h = Harness()
     uid = h.add(make_pod())["metadata"]["uid"]
