@@ -274,6 +274,12 @@ def controller_manager(
     help="Where the kubelet and its runtime keep pods' state, volumes and logs.",
 )
 @click.option("--pod-cidr", default="10.42.0.0/24", show_default=True)
+@click.option(
+    "--cni-bridge",
+    default="",
+    help="The Linux bridge this node's pods attach to (default pk0); nodes sharing a machine "
+    "need one each.",
+)
 @click.option("--node-ip", default="127.0.0.1", show_default=True)
 @click.option("--node-labels", default="", help="Extra labels: key=value,key=value.")
 @click.option("--control-plane", is_flag=True, help="Label the node as a control-plane node.")

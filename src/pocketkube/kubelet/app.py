@@ -50,6 +50,7 @@ class KubeletOptions:
     node_name: str
     root_dir: Path
     pod_cidr: str = "10.42.0.0/24"
+    cni_bridge: str = ""  # the bridge of this node's pod network; "" for the runtime's default
     node_ip: str = "127.0.0.1"
     node_labels: Mapping[str, str] = field(default_factory=dict)
     control_plane: bool = False
@@ -125,7 +126,10 @@ async def run_kubelet(*, kubeconfig: Path, options: KubeletOptions) -> None:
         runtime = ProcessRuntime(
             root_dir=root / "runtime",
             network=default_network(
-                pod_cidr=options.pod_cidr, node_ip=options.node_ip, state_dir=root / "network"
+                pod_cidr=options.pod_cidr,
+                node_ip=options.node_ip,
+                state_dir=root / "network",
+                bridge=options.cni_bridge,
             ),
             cgroups=default_cgroups(),
             node_ip=options.node_ip,

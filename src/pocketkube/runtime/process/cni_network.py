@@ -34,7 +34,7 @@ from typing import Any
 from pocketkube.runtime import cri
 from pocketkube.runtime.process.cni import CNI, NetworkConfigList, RuntimeConf, result_ips
 from pocketkube.runtime.process.netns import IpNetns, NetnsManager, netns_name
-from pocketkube.runtime.process.network import PodNetworkStatus
+from pocketkube.runtime.process.network import DEFAULT_BRIDGE, PodNetworkStatus
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ CLUSTER_CIDR = "10.42.0.0/16"
 SERVICE_CIDR = "10.43.0.0/16"
 NETWORK_NAME = "pocketkube"
 LOOPBACK_NAME = "cni-loopback"
-BRIDGE = "pk0"
 IFNAME = "eth0"
 
 Attachments = tuple[tuple[NetworkConfigList, str], ...]  # (network, interface name), ADD order
@@ -59,7 +58,7 @@ class CNINetwork:
         state_dir: Path,
         cluster_cidr: str = CLUSTER_CIDR,
         service_cidr: str = SERVICE_CIDR,
-        bridge: str = BRIDGE,
+        bridge: str = DEFAULT_BRIDGE,
         network_name: str = NETWORK_NAME,
         cni: CNI | None = None,
         netns: NetnsManager | None = None,

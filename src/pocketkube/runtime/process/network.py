@@ -24,6 +24,8 @@ from pocketkube.runtime import cri
 
 log = logging.getLogger(__name__)
 
+DEFAULT_BRIDGE = "pk0"  # the Linux bridge of a node's pod network
+
 
 @dataclass(frozen=True)
 class PodNetworkStatus:
@@ -72,13 +74,18 @@ class HostNetwork:
         return cri.RuntimeCondition(type="NetworkReady", status=True)
 
 
-def default_network(*, pod_cidr: str, node_ip: str, state_dir: Path) -> PodNetwork:
-    """CNI as root when the plugins and iproute2 are installed, else the host's network."""
+def default_network(
+    *, pod_cidr: str, node_ip: str, state_dir: Path, bridge: str = ""
+) -> PodNetwork:
+    """CNI as root when the plugins and iproute2 are installed, else the host's network.
+    ``bridge`` names the Linux bridge of the pod network (``DEFAULT_BRIDGE`` when empty)."""
     if os.geteuid() != 0:
         return HostNetwork(node_ip=node_ip, note="not root: pods share the host's network")
     from pocketkube.runtime.process.cni_network import CNINetwork  # it builds on this module
 
-    net = CNINetwork(pod_cidr=pod_cidr, node_ip=node_ip, state_dir=state_dir)
+    net = CNINetwork(
+        pod_cidr=pod_cidr, node_ip=node_ip, state_dir=state_dir, bridge=bridge or DEFAULT_BRIDGE
+    )
     why = net.unavailable()
     if why:
         log.warning("pods will share the host's network: %s", why)
