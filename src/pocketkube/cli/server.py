@@ -127,59 +127,48 @@ async def _join_token(options: ServerOptions, apiserver: APIServer) -> None:
 
 async def _components(options: ServerOptions, apiserver: APIServer) -> list[ComponentProcess]:
     """The child processes to run, each with its own kubeconfig in the data directory."""
-    if apiserver.pki is None:
+    pki = apiserver.pki
+    if pki is None:
         return []
-    components = []
-    if options.scheduler:
-        kubeconfig = await asyncio.to_thread(
+
+    async def kubeconfig(name: str, user: str, groups: tuple[str, ...] = ()) -> str:
+        path = await asyncio.to_thread(
             component_kubeconfig,
             data_dir=options.data_dir,
-            pki=apiserver.pki,
+            pki=pki,
             server_url=apiserver.url,
-            name="scheduler",
-            user="system:kube-scheduler",
+            name=name,
+            user=user,
+            groups=groups,
         )
-        args = ["scheduler", "--kubeconfig", str(kubeconfig)]
+        return str(path)
+
+    components = []
+    if options.scheduler:
+        args = ["scheduler", "--kubeconfig", await kubeconfig("scheduler", "system:kube-scheduler")]
         if options.scheduler_config is not None:
             args += ["--config", str(options.scheduler_config)]
         components.append(ComponentProcess(name="scheduler", args=args))
     if options.controller_manager:
-        kubeconfig = await asyncio.to_thread(
-            component_kubeconfig,
-            data_dir=options.data_dir,
-            pki=apiserver.pki,
-            server_url=apiserver.url,
-            name="controller-manager",
-            user="system:kube-controller-manager",
-        )
         args = [
             "controller-manager",
             "--kubeconfig",
-            str(kubeconfig),
+            await kubeconfig("controller-manager", "system:kube-controller-manager"),
             # As kubeadm runs it: the bootstrap-token controllers on, signing with the cluster CA.
             "--controllers",
             "*,bootstrapsigner,tokencleaner",
             "--cluster-signing-cert-file",
-            str(apiserver.pki.ca_cert),
+            str(pki.ca_cert),
             "--cluster-signing-key-file",
-            str(apiserver.pki.ca_key),
+            str(pki.ca_key),
         ]
         components.append(ComponentProcess(name="controller-manager", args=args))
     if options.kubelet:
         node = options.node_name or default_node_name()
-        kubeconfig = await asyncio.to_thread(
-            component_kubeconfig,
-            data_dir=options.data_dir,
-            pki=apiserver.pki,
-            server_url=apiserver.url,
-            name="kubelet",
-            user=f"system:node:{node}",
-            groups=("system:nodes",),
-        )
         args = [
             "kubelet",
             "--kubeconfig",
-            str(kubeconfig),
+            await kubeconfig("kubelet", f"system:node:{node}", ("system:nodes",)),
             "--node-name",
             node,
             "--root-dir",

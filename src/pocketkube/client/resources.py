@@ -101,3 +101,12 @@ PRIORITY_CLASSES = _grouped(
     "scheduling.k8s.io/v1", "priorityclasses", "PriorityClass", namespaced=False
 )
 STORAGE_CLASSES = _grouped("storage.k8s.io/v1", "storageclasses", "StorageClass", namespaced=False)
+CERTIFICATE_SIGNING_REQUESTS = _grouped(
+    "certificates.k8s.io/v1",
+    "certificatesigningrequests",
+    "CertificateSigningRequest",
+    namespaced=False,
+)
+SUBJECT_ACCESS_REVIEWS = _grouped(
+    "authorization.k8s.io/v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False
+)

@@ -22,6 +22,7 @@ from pathlib import Path
 from pocketkube.api import bootstraptoken as bt
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
+from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
 from pocketkube.controllers.base import ApiClient, Controller
 from pocketkube.controllers.bootstrap import SECRETS_FIELD_SELECTOR
 from pocketkube.controllers.bootstrap.signer import BootstrapSigner
@@ -30,7 +31,6 @@ from pocketkube.controllers.certificates.approver import CSRApprovingController
 from pocketkube.controllers.certificates.authority import FileCA
 from pocketkube.controllers.certificates.signer import DEFAULT_DURATION, CSRSigningController
 from pocketkube.controllers.informers import SharedInformers
-from pocketkube.controllers.resources import CERTIFICATE_SIGNING_REQUESTS
 
 log = logging.getLogger(__name__)
 

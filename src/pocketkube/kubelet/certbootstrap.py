@@ -42,18 +42,11 @@ from pocketkube.client import (
     TransportError,
     load_kubeconfig,
 )
-from pocketkube.client.resources import Resource
+from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
 from pocketkube.client.rest import Obj, Params, WatchEvent
 
 log = logging.getLogger(__name__)
 
-CSRS = Resource(
-    group="certificates.k8s.io",
-    version="v1",
-    plural="certificatesigningrequests",
-    namespaced=False,
-    kind="CertificateSigningRequest",
-)
 KUBELET_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
 # An ECDSA key encrypts nothing: upstream accepts these two without key encipherment for it.
 NODE_CLIENT_USAGES = ("digital signature", "client auth")
@@ -220,8 +213,8 @@ def _b64url(data: bytes) -> bytes:
 
 def csr_object(name: str, request_pem: bytes, usages: Sequence[str] = NODE_CLIENT_USAGES) -> Obj:
     return {
-        "apiVersion": f"{CSRS.group}/{CSRS.version}",
-        "kind": CSRS.kind,
+        "apiVersion": CERTIFICATE_SIGNING_REQUESTS.api_version,
+        "kind": CERTIFICATE_SIGNING_REQUESTS.kind,
         "metadata": {"name": name},
         "spec": {
             "request": base64.b64encode(request_pem).decode("ascii"),
@@ -273,11 +266,11 @@ async def request_certificate(
     while True:
         try:
             try:
-                created = await client.create(CSRS.path(), csr)
+                created = await client.create(CERTIFICATE_SIGNING_REQUESTS.path(), csr)
             except ApiError as err:
                 if not err.already_exists:
                     raise
-                created = await client.get(CSRS.path(name=name))
+                created = await client.get(CERTIFICATE_SIGNING_REQUESTS.path(name=name))
                 ensure_compatible(csr, created, key_pem)
                 log.info("certificate signing request %s already exists: waiting for it", name)
             return str(created["metadata"]["uid"])
@@ -326,7 +319,9 @@ async def wait_for_certificate(client: CSRClient, *, name: str, uid: str) -> byt
     selector = f"metadata.name={name}"
     while True:
         try:
-            listed = await client.list(CSRS.path(), params={"fieldSelector": selector})
+            listed = await client.list(
+                CERTIFICATE_SIGNING_REQUESTS.path(), params={"fieldSelector": selector}
+            )
             items = listed.get("items") or []
             if not items:
                 raise BootstrapError(f"csr {name!r} was deleted")
@@ -338,7 +333,7 @@ async def wait_for_certificate(client: CSRClient, *, name: str, uid: str) -> byt
                 "resourceVersion": str(listed.get("metadata", {}).get("resourceVersion", "")),
                 "timeoutSeconds": WATCH_TIMEOUT,
             }
-            events = client.watch(CSRS.path(), params=params)
+            events = client.watch(CERTIFICATE_SIGNING_REQUESTS.path(), params=params)
             async with contextlib.aclosing(events):
                 async for event in events:
                     if event.type == "DELETED":

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
 from pocketkube.client.rest import ApiError
 from pocketkube.controllers.base import IgnorableError
 from pocketkube.controllers.certificates.approver import CSRApprovingController
-from pocketkube.controllers.resources import CERTIFICATE_SIGNING_REQUESTS
 from tests.unit.controllers.fakes import FakeClient, approved, csr_obj, csr_pem, informer
 
 SAR = "/apis/authorization.k8s.io/v1/subjectaccessreviews"

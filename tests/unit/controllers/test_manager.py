@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from pocketkube.client import resources
+from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
 from pocketkube.controllers import manager
 from pocketkube.controllers.base import Controller
 from pocketkube.controllers.informers import SharedInformers
-from pocketkube.controllers.resources import CERTIFICATE_SIGNING_REQUESTS
 from tests.unit.controllers.fakes import FakeClient, make_ca
 
 ALL = ["csrapproving", "csrsigning", "bootstrapsigner", "tokencleaner"]

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
 from pocketkube.controllers.certificates.authority import FileCA
 from pocketkube.controllers.certificates.signer import CSRSigningController, certificate_duration
-from pocketkube.controllers.resources import CERTIFICATE_SIGNING_REQUESTS
 from tests.unit.controllers.fakes import (
     NOW,
     FakeClient,

@@ -8,27 +8,16 @@ refuses it as an invalid bearer token); only a token of the right shape is looke
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
-import re
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
+from pocketkube.api import bootstraptoken as bt
 from pocketkube.apiserver.authn import jwt
 from pocketkube.apiserver.authn.bearer import TokenResult, with_authenticated
 from pocketkube.apiserver.authn.serviceaccounts import Lookup
 from pocketkube.apiserver.identity import Identity
-from pocketkube.storage.interface import Obj
-
-NAMESPACE = "kube-system"
-SECRET_PREFIX = "bootstrap-token-"
-SECRET_TYPE = "bootstrap.kubernetes.io/token"
-GROUP = "system:bootstrappers"
-USER_PREFIX = "system:bootstrap:"
-TOKEN = re.compile(r"([a-z0-9]{6})\.([a-z0-9]{16})")
-EXTRA_GROUP = re.compile(r"system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]")
 
 
 class BootstrapTokens:
@@ -41,49 +30,28 @@ class BootstrapTokens:
     async def authenticate_token(
         self, token: str, *, audiences: Sequence[str] = ()
     ) -> TokenResult | None:
-        match = TOKEN.fullmatch(token)
-        if match is None:
+        parsed = bt.parse_token(token)
+        if parsed is None:
             return None
-        token_id, token_secret = match.groups()
-        secret = await self._lookup("secrets", NAMESPACE, SECRET_PREFIX + token_id)
+        token_id, token_secret = parsed
+        secret = await self._lookup("secrets", bt.NAMESPACE, bt.secret_name(token_id))
         if secret is None or secret.get("metadata", {}).get("deletionTimestamp"):
             return None
-        if secret.get("type") != SECRET_TYPE:
+        if secret.get("type") != bt.SECRET_TYPE:
             return None
-        data = _decoded(secret)
-        if data.get("token-id") != token_id or not hmac.compare_digest(
-            data.get("token-secret", "").encode(), token_secret.encode()
+        data = bt.decoded_data(secret)
+        if data.get(bt.TOKEN_ID_KEY) != token_id or not hmac.compare_digest(
+            data.get(bt.TOKEN_SECRET_KEY, "").encode(), token_secret.encode()
         ):
             return None
-        if data.get("usage-bootstrap-authentication") != "true":
+        if data.get(bt.USAGE_AUTHENTICATION_KEY) != "true":
             return None
-        if _expired(data.get("expiration", ""), self._clock()):
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        if bt.is_expired(data.get(bt.EXPIRATION_KEY, ""), now):
             return None
-        extra = [g.strip() for g in data.get("auth-extra-groups", "").split(",") if g.strip()]
-        if any(not EXTRA_GROUP.fullmatch(g) for g in extra):
+        extra = [g.strip() for g in data.get(bt.EXTRA_GROUPS_KEY, "").split(",") if g.strip()]
+        if any(not bt.EXTRA_GROUP.fullmatch(g) for g in extra):
             return None
-        groups = with_authenticated([GROUP, *(g for g in extra if g != GROUP)])
-        return TokenResult(Identity(USER_PREFIX + token_id, groups))
-
-
-def _decoded(secret: Obj) -> dict[str, str]:
-    """The Secret's data as text (stringData is folded into data on write)."""
-    out: dict[str, str] = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            out[key] = base64.b64decode(str(value), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            continue
-    return out
-
-
-def _expired(expiration: str, now: float) -> bool:
-    if not expiration:
-        return False
-    try:
-        moment = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
-    except ValueError:
-        return True  # upstream refuses a token whose expiration it cannot read
-    if moment.tzinfo is None:
-        return True
-    return moment.timestamp() < now
+        group = bt.DEFAULT_GROUP
+        groups = with_authenticated([group, *(g for g in extra if g != group)])
+        return TokenResult(Identity(bt.USER_PREFIX + token_id, groups))

@@ -24,13 +24,10 @@ from cryptography import x509
 from pocketkube.api import certificates as csrs
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
+from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS, SUBJECT_ACCESS_REVIEWS
 from pocketkube.client.rest import ApiError
 from pocketkube.controllers.base import ApiClient, Controller, IgnorableError
 from pocketkube.controllers.certificates import requests
-from pocketkube.controllers.resources import (
-    CERTIFICATE_SIGNING_REQUESTS,
-    SUBJECT_ACCESS_REVIEWS,
-)
 
 NAME = "csrapproving"
 REASON = "AutoApproved"

@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives import serialization
 from pocketkube.api import certificates as csrs
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
+from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
 from pocketkube.client.rest import ApiError
 from pocketkube.controllers.base import ApiClient, Controller
 from pocketkube.controllers.certificates import requests
 from pocketkube.controllers.certificates.authority import FileCA
-from pocketkube.controllers.resources import CERTIFICATE_SIGNING_REQUESTS
 
 NAME = "csrsigning"
 DEFAULT_DURATION = dt.timedelta(hours=8760)
