@@ -100,7 +100,8 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     port = free_port()
     data_dir = tmp_path / "cluster"
-    process = start_server(data_dir, port)
+    # Only the test's own watches: the controller-manager would watch ConfigMaps too.
+    process = start_server(data_dir, port, "--disable-controller-manager")
     try:
         yield Server(process, data_dir, port)
     finally:
