@@ -67,6 +67,8 @@ def make(
     uid, gid = user_and_group(config)
     hostname = sandbox.config.hostname or sandbox.config.metadata.name
     env = rootfs.environment(config, root=root, hostname=hostname, uid=uid)
+    if config.tty and "TERM" not in env:
+        env["TERM"] = "xterm"  # containerd's, for a container with a terminal
     cgroup_path = f"{sandbox.cgroup_path}/{container_id}"
     cgroups.create(cgroup_path, config.resources)
     procs_files = tuple(cgroups.procs_files(cgroup_path))
@@ -98,5 +100,8 @@ def make(
         "log_path": str(log),
         "log_max_size": log_max_size,
         "log_max_files": log_max_files,
+        "stdin": config.stdin,
+        "stdin_once": config.stdin_once,
+        "tty": config.tty,
     }
     return record, spec

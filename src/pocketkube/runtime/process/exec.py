@@ -40,7 +40,7 @@ class ExecContext:
     gid: int | None = None
 
 
-def _argv(context: ExecContext, cmd: tuple[str, ...]) -> list[str]:
+def argv_for(context: ExecContext, cmd: tuple[str, ...]) -> list[str]:
     """The command, wrapped to join the container's cgroup (``sh``) and enter its network
     namespace (``nsenter``) before it runs."""
     argv = list(cmd)
@@ -52,7 +52,7 @@ def _argv(context: ExecContext, cmd: tuple[str, ...]) -> list[str]:
     return argv
 
 
-def _resolve(context: ExecContext, cmd: tuple[str, ...]) -> None:
+def resolve(context: ExecContext, cmd: tuple[str, ...]) -> None:
     """Refuse a missing executable as runc words it (``nsenter`` would report it otherwise)."""
     if not context.netns_path and not context.procs_files:
         return  # the command is spawned directly: its own FileNotFoundError says it
@@ -66,6 +66,37 @@ def _resolve(context: ExecContext, cmd: tuple[str, ...]) -> None:
         )
 
 
+def spawn_error(
+    context: ExecContext, cmd: tuple[str, ...], err: OSError | subprocess.SubprocessError
+) -> cri.RuntimeError_:
+    """Why the command could not be spawned, in runc's words."""
+    what = str(err)
+    if isinstance(err, FileNotFoundError):
+        what = (
+            "executable file not found in $PATH"
+            if "/" not in cmd[0]
+            else "no such file or directory"
+        )
+        if err.filename and err.filename == context.cwd:
+            what = f"chdir {context.cwd}: no such file or directory"
+    return cri.RuntimeError_(
+        "Unknown", f'unable to start container process: exec: "{cmd[0]}": {what}'
+    )
+
+
+def kill_session(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the command and everything it started (its session's group), while it has not
+    been reaped, so its pid cannot have been reused; only the command itself while it is not
+    yet the leader of its own group (it may be about to become one)."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
+
+
 async def _read_capped(stream: asyncio.StreamReader | None) -> bytes:
     kept = bytearray()
     if stream is None:
@@ -76,14 +107,6 @@ async def _read_capped(stream: asyncio.StreamReader | None) -> bytes:
     return bytes(kept)
 
 
-def _kill(proc: asyncio.subprocess.Process) -> None:
-    """SIGKILL the command and everything it started (its session's group), while it has not
-    been reaped, so its pid cannot have been reused."""
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
 async def exec_sync(
     context: ExecContext,
     cmd: tuple[str, ...],
@@ -92,10 +115,10 @@ async def exec_sync(
     """Run ``cmd`` to its end (or ``timeout`` seconds, 0 = no limit)."""
     if not cmd:
         raise cri.RuntimeError_("InvalidArgument", "exec: no command given")
-    _resolve(context, cmd)
+    resolve(context, cmd)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *_argv(context, cmd),
+            *argv_for(context, cmd),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -106,21 +129,8 @@ async def exec_sync(
             group=context.gid,
             extra_groups=[] if context.gid is not None else None,
         )
-    except FileNotFoundError as err:
-        what = (
-            "executable file not found in $PATH"
-            if "/" not in cmd[0]
-            else "no such file or directory"
-        )
-        if err.filename and err.filename == context.cwd:
-            what = f"chdir {context.cwd}: no such file or directory"
-        raise cri.RuntimeError_(
-            "Unknown", f'unable to start container process: exec: "{cmd[0]}": {what}'
-        ) from None
     except (OSError, subprocess.SubprocessError) as err:
-        raise cri.RuntimeError_(
-            "Unknown", f'unable to start container process: exec: "{cmd[0]}": {err}'
-        ) from None
+        raise spawn_error(context, cmd, err) from None
     try:
         async with asyncio.timeout(timeout if timeout > 0 else None):
             async with asyncio.TaskGroup() as tg:
@@ -128,14 +138,14 @@ async def exec_sync(
                 err_ = tg.create_task(_read_capped(proc.stderr))
             code = await proc.wait()
     except TimeoutError:
-        _kill(proc)
+        kill_session(proc)
         await proc.wait()
         raise cri.RuntimeError_(
             "DeadlineExceeded", f"timeout {timeout:g}s exceeded: context deadline exceeded"
         ) from None
     finally:
         if proc.returncode is None:  # cancelled
-            _kill(proc)
+            kill_session(proc)
             await asyncio.shield(proc.wait())
     return cri.ExecSyncResponse(
         stdout=out.result(), stderr=err_.result(), exit_code=code if code >= 0 else 128 - code

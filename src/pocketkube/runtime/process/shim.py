@@ -6,8 +6,11 @@ spec (``spec.bin``, written by the runtime at CreateContainer), forks the contai
 (``shimchild``), records the container's pid and start time in ``started.json`` (the runtime
 re-adopts containers from it), learns from a close-on-exec pipe whether ``execve`` succeeded,
 reports to whoever started it, then copies the container's stdout and stderr into the
-CRI log (``shimlog``) until the container exits. Finally it writes ``exit.json`` (exit code,
-128 + signal number when killed by a signal, finishedAt) and exits: the shim outlives nothing.
+CRI log (``shimlog``) until the container exits. A container with ``tty`` gets a
+pseudo-terminal instead of the pipes (its output logged as stdout); one with ``stdin`` a stdin
+the shim keeps open and feeds from its attach socket (``shimstdin``). Finally it writes
+``exit.json`` (exit code, 128 + signal number when killed by a signal, finishedAt) and exits:
+the shim outlives nothing.
 
 A failed start (``exec: "foo": executable file not found in $PATH``) is recorded as exit code 128
 with the message, which the runtime reports as the reason StartError, as containerd does.
@@ -39,7 +42,7 @@ import select
 import signal
 import time
 
-from pocketkube.runtime.process import procs, shimchild, shimlog
+from pocketkube.runtime.process import procs, shimchild, shimlog, shimstdin
 
 TYPE_CHECKING = False  # not importing typing: it is slow to import
 if TYPE_CHECKING:
@@ -140,19 +143,25 @@ class Supervisor:
         self.poller = select.poll()
         for fd in [*pipes, wake]:
             self.poller.register(fd, select.POLLIN)
+        self.relay: shimstdin.StdinRelay | None = None
 
     def run(self) -> tuple[int, int]:
         """Until the container is gone: (its main process's wait status, finishedAt in ns)."""
         left = True
         while self.status is None or ((self.pipes or left) and time.monotonic() < self.deadline):
             timeout = None if self.status is None else 50  # ms: orphans may still be re-parented
-            for fd, _ in self.poller.poll(timeout):
-                self._on_ready(fd)
+            for fd, events in self.poller.poll(timeout):
+                if self.relay is not None and self.relay.owns(fd):
+                    self.relay.on_ready(fd, events)
+                if fd == self.wake or (fd in self.pipes and events & ~select.POLLOUT):
+                    self._on_ready(fd)
             left = self._reap()
             if self.status is not None:
                 self._kill_rest(group=False)
         for fd in list(self.pipes):
             self._close(fd)
+        if self.relay is not None:
+            self.relay.close()
         assert self.status is not None
         return self.status, self.finished_at
 
@@ -192,7 +201,9 @@ class Supervisor:
             return
         try:
             data = os.read(fd, READ_SIZE)
-        except OSError:
+        except BlockingIOError:  # a terminal (non-blocking for the stdin relay's writes)
+            return
+        except OSError:  # EIO: nothing has the terminal open any more
             data = b""
         if data:
             self.writer.write(self.pipes[fd], data)
@@ -200,9 +211,31 @@ class Supervisor:
             self._close(fd)
 
     def _close(self, fd: int) -> None:
+        if fd not in self.pipes:
+            return
+        if self.relay is not None and fd == self.relay.sink:
+            self.relay.sink_closed()
         self.poller.unregister(fd)
         os.close(fd)
         del self.pipes[fd]
+
+    def serve_stdin(self, *, name: str, sink: int, tty: bool, spec: dict[str, Any]) -> None:
+        """Keep the container's stdin (a pipe's writing end, or the terminal) for attach."""
+        close_sink = (lambda: shimstdin.hang_up(sink)) if tty else (lambda: os.close(sink))
+        try:
+            self.relay = shimstdin.StdinRelay(
+                poller=self.poller,
+                name=name,
+                sink=sink,
+                tty=tty,
+                stdin=bool(spec.get("stdin")),
+                once=bool(spec.get("stdin_once")),
+                close_sink=close_sink,
+            )
+        except OSError as err:  # e.g. the name is taken: the container runs without attach
+            sys.stderr.write(f"shim: no attach socket: {err}\n")
+            if not tty:
+                os.close(sink)
 
 
 def _ignore(signum: int, frame: object) -> None:
@@ -225,14 +258,25 @@ def run(container_dir: str, report_fd: int) -> int:
         )
     except OSError as err:
         return _failed(container_dir, report_fd, f"failed to create container log: {err}")
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    tty, want_stdin = bool(spec.get("tty")), bool(spec.get("stdin"))
+    in_r = in_w = None
+    if tty:  # one terminal for all three; its output is logged as stdout
+        out_r, out_w = os.openpty()
+        err_r, err_w = -1, out_w
+        in_r = out_w
+        os.set_blocking(out_r, False)
+    else:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        if want_stdin:
+            in_r, in_w = os.pipe()
     why_r, why_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        shimchild.run(spec, out_w, err_w, why_w)
-    for fd in (out_w, err_w, why_w):
-        os.close(fd)
+        shimchild.run(spec, out_w, err_w, why_w, stdin=in_r)
+    for fd in {out_w, err_w, why_w, in_r}:
+        if fd is not None:
+            os.close(fd)
     # Recorded while the child prepares and execs (in parallel): the pid and start time are
     # known from the fork on, and a failed exec still ends with an exit record.
     me = os.getpid()
@@ -248,11 +292,14 @@ def run(container_dir: str, report_fd: int) -> int:
     if failure:
         os.waitpid(pid, 0)
         return _failed(container_dir, report_fd, failure)
+    pipes = {out_r: "stdout"} if tty else {out_r: "stdout", err_r: "stderr"}
+    supervisor = Supervisor(pid=pid, pipes=pipes, wake=wake_r, spec=spec, writer=writer)
+    sink = out_r if tty else in_w
+    if sink is not None:  # before the report: attach may come right after the start
+        name = shimstdin.attach_name(os.path.basename(os.path.normpath(container_dir)))
+        supervisor.serve_stdin(name=name, sink=sink, tty=tty, spec=spec)
     report(report_fd, started)
     os.close(report_fd)
-    supervisor = Supervisor(
-        pid=pid, pipes={out_r: "stdout", err_r: "stderr"}, wake=wake_r, spec=spec, writer=writer
-    )
     status, finished_at = supervisor.run()
     writer.close()
     code, sig = _exit_code(status)

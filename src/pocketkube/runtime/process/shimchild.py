@@ -2,11 +2,13 @@
 
 Between ``fork`` and ``execve`` the child puts itself where the container belongs, in the order
 runc does: a new session (so the container leads its own process group, which ``stop_container``
-signals as a whole), the container's cgroup (before it can start anything, so every descendant
-is counted, limited and killable), the sandbox's network namespace (``setns``), the signal
-dispositions a fresh process has (Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive
-``execve``), stdio, umask 022, group and user, working directory; then it looks the command up
-in the container's own ``PATH`` and executes it.
+signals as a whole; with ``tty``, the shim's pseudo-terminal becomes its controlling terminal),
+the container's cgroup (before it can start anything, so every descendant is counted, limited
+and killable), the sandbox's network namespace (``setns``), the signal dispositions a fresh
+process has (Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive ``execve``),
+stdio (stdin is /dev/null unless the container has ``stdin``), umask 022, group and user,
+working directory; then it looks the command up in the container's own ``PATH`` and executes
+it.
 
 Any failure is written to ``report_fd`` (close-on-exec, so a successful ``execve`` closes it
 with nothing written) in runc's words, e.g. ``exec: "foo": executable file not found in
@@ -96,8 +98,11 @@ def look_path(name: str, env: dict[str, str]) -> str:
     raise StartError(f'exec: "{name}": executable file not found in $PATH')
 
 
-def become_container(spec: dict[str, Any], stdout: int, stderr: int) -> None:
-    """Everything before ``execve``; raises StartError or OSError."""
+def become_container(
+    spec: dict[str, Any], stdout: int, stderr: int, stdin: int | None = None
+) -> None:
+    """Everything before ``execve``; raises StartError or OSError. ``stdin`` None: /dev/null.
+    With ``tty`` in the spec, ``stdout`` is the terminal, made the controlling one."""
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
@@ -109,11 +114,15 @@ def become_container(spec: dict[str, Any], stdout: int, stderr: int) -> None:
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     os.setsid()
+    if spec.get("tty"):
+        import fcntl
+        import termios
+
+        fcntl.ioctl(stdout, termios.TIOCSCTTY, 0)
     join_cgroup(spec["procs_files"])
     if spec["netns"]:
         enter_netns(spec["netns"])
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
+    os.dup2(os.open(os.devnull, os.O_RDONLY) if stdin is None else stdin, 0)
     os.dup2(stdout, 1)
     os.dup2(stderr, 2)
     os.umask(0o022)
@@ -133,11 +142,13 @@ def become_container(spec: dict[str, Any], stdout: int, stderr: int) -> None:
         ) from err
 
 
-def run(spec: dict[str, Any], stdout: int, stderr: int, report_fd: int) -> NoReturn:
+def run(
+    spec: dict[str, Any], stdout: int, stderr: int, report_fd: int, stdin: int | None = None
+) -> NoReturn:
     """The child's whole life: prepare, exec, or report why not and exit 127."""
     argv: list[str] = spec["argv"]
     try:
-        become_container(spec, stdout, stderr)
+        become_container(spec, stdout, stderr, stdin)
         path = look_path(argv[0], spec["env"])
         try:
             os.execve(path, argv, spec["env"])

@@ -1,0 +1,158 @@
+"""Attach: a running container's output from now on, and its stdin, for ``kubectl attach``.
+
+Output comes from the container's CRI log, which the shim writes as the container writes
+(``shimlog``): the log is followed from its current end, each record turned back into the bytes
+the container wrote (a ``F`` record's content and its newline, a ``P`` record's content alone)
+and passed to the client's stdout or stderr; a rotation is followed to the new file. Attach
+ends once the container has exited and the rest of its log has been passed on (the shim writes
+``exit.json`` only after the last byte).
+
+Stdin, for a container with ``stdin: true``, and a terminal's size, for one with ``tty: true``,
+go to the shim's attach socket (``shimstdin``), which feeds the stdin the shim keeps open. The
+client's stdin is ignored for a container without ``stdin``, as containerd does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from pocketkube.runtime.process.logs import parse_record
+from pocketkube.runtime.process.shimstdin import CLOSE, DATA, RESIZE, attach_name, frame
+from pocketkube.runtime.process.streamexec import Output, WindowSize
+
+READ_SIZE = 65536
+POLL_MIN, POLL_MAX = 0.005, 0.1
+
+
+class LogFollower:
+    """Reads a growing CRI log file from where it ends now, across rotations."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file = self._open()
+        if self._file is not None:
+            self._file.seek(0, os.SEEK_END)
+        self._buffer = b""
+
+    def _open(self) -> io.BufferedReader | None:
+        try:
+            return open(self.path, "rb")
+        except FileNotFoundError:
+            return None
+
+    def read_records(self) -> list[tuple[str, bytes]]:
+        """The (stream, bytes) the container wrote since the last call."""
+        chunks = []
+        while True:
+            f = self._file
+            data = f.read(READ_SIZE) if f is not None else b""
+            if data:
+                chunks.append(data)
+                continue
+            if not self._rotated():
+                break
+        self._buffer += b"".join(chunks)
+        complete, _, self._buffer = self._buffer.rpartition(b"\n")
+        out: list[tuple[str, bytes]] = []
+        for line in complete.split(b"\n") if complete else []:
+            record = parse_record(line)
+            if record is not None:
+                content = record.content if record.partial else record.content + b"\n"
+                out.append((record.stream, content))
+        return out
+
+    def _rotated(self) -> bool:
+        """Whether a new file took the name (then it is read from its start)."""
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        f = self._file
+        if f is not None and os.fstat(f.fileno()).st_ino == current.st_ino:
+            return False
+        self.close()
+        self._file = self._open()
+        return self._file is not None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+async def follow_output(
+    path: str,
+    *,
+    stdout: Output | None,
+    stderr: Output | None,
+    exited: Callable[[], bool],
+) -> None:
+    """Pass on what the container writes until it has exited."""
+    follower = LogFollower(path)
+    delay = POLL_MIN
+    try:
+        while True:
+            done = exited()  # looked at before the last read: nothing written after is missed
+            records = follower.read_records()
+            for stream, data in records:
+                output = stdout if stream == "stdout" else stderr
+                if output is not None:
+                    await output(data)
+            if done:
+                return
+            delay = POLL_MIN if records else min(delay * 2, POLL_MAX)
+            await asyncio.sleep(delay)
+    finally:
+        follower.close()
+
+
+async def feed_stdin(
+    container_id: str,
+    *,
+    stdin: AsyncIterator[bytes] | None,
+    resize: AsyncIterator[WindowSize] | None,
+) -> None:
+    """The client's stdin and terminal sizes to the container's shim, until both end."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(attach_name(container_id))
+    except OSError:
+        return  # the container is gone (or has no attach socket): nothing to feed
+    lock = asyncio.Lock()
+
+    async def send(data: bytes) -> None:
+        async with lock:
+            writer.write(data)
+            await writer.drain()
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            if stdin is not None:
+                tg.create_task(_pump(stdin, send))
+            if resize is not None:
+                tg.create_task(_sizes(resize, send))
+    except* (ConnectionError, BrokenPipeError):
+        pass  # the shim went away with the container
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        del reader
+
+
+async def _pump(source: AsyncIterator[bytes], send: Callable[[bytes], Awaitable[None]]) -> None:
+    async for chunk in source:
+        if chunk:
+            await send(frame(DATA, chunk))
+    await send(frame(CLOSE))  # the client half-closed: stdinOnce closes the container's stdin
+
+
+async def _sizes(
+    sizes: AsyncIterator[WindowSize], send: Callable[[bytes], Awaitable[None]]
+) -> None:
+    async for size in sizes:
+        width, height = (max(0, min(n, 0xFFFF)) for n in (size.width, size.height))
+        await send(frame(RESIZE, width.to_bytes(2, "big") + height.to_bytes(2, "big")))
