@@ -3,7 +3,7 @@
 Output comes from the container's CRI log, which the shim writes as the container writes
 (``shimlog``): the log is followed from its current end, each record turned back into the bytes
 the container wrote (a ``F`` record's content and its newline, a ``P`` record's content alone)
-and passed to the client's stdout or stderr; a rotation is followed to the new file. Attach
+and passed to the client's stdout or stderr; rotations are followed file by file. Attach
 ends once the container has exited and the rest of its log has been passed on (the shim writes
 ``exit.json`` only after the last byte).
 
@@ -21,6 +21,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pocketkube.runtime.process.logs import parse_record
+from pocketkube.runtime.process.shimlog import rotated_files
 from pocketkube.runtime.process.shimstdin import CLOSE, DATA, RESIZE, attach_name, frame
 from pocketkube.runtime.process.streamexec import Output, WindowSize
 
@@ -66,7 +67,9 @@ class LogFollower:
         return out
 
     def _rotated(self) -> bool:
-        """Whether a new file took the name (then it is read from its start)."""
+        """Whether the file read so far was rotated away; then the next one is opened (the
+        next rotated file when the follower lags behind by more than one, else the live one),
+        from its start."""
         try:
             current = os.stat(self.path)
         except FileNotFoundError:
@@ -74,8 +77,19 @@ class LogFollower:
         f = self._file
         if f is not None and os.fstat(f.fileno()).st_ino == current.st_ino:
             return False
+        following = self.path
+        if f is not None:
+            inode = os.fstat(f.fileno()).st_ino
+            names = [*rotated_files(self.path), self.path]
+            with contextlib.suppress(OSError):
+                inodes = [os.stat(name).st_ino for name in names]
+                if inode in inodes:
+                    following = names[inodes.index(inode) + 1]
         self.close()
-        self._file = self._open()
+        try:
+            self._file = open(following, "rb")  # noqa: SIM115 -- closed in close()
+        except FileNotFoundError:
+            self._file = self._open()
         return self._file is not None
 
     def close(self) -> None:
