@@ -2,19 +2,22 @@
 
 It keeps sandboxes and containers as records and never starts a process: a test drives a
 container's life with ``exit(container_id, code)`` and inspects the calls it saw in ``calls``.
+``streams`` (``FakeStreams``) is a streaming ``Provider`` answering from the same records.
 Like the real runtimes it refuses to start a container twice, to create containers in a stopped
 sandbox, or to create one without a command (the process runtime's rule).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from pocketkube.runtime import cri
+from pocketkube.runtime.streaming.provider import ExitCode, Output, TerminalSize
 
 
 @dataclasses.dataclass
@@ -52,6 +55,9 @@ class FakeRuntime:
         self.start_errors: dict[str, str] = {}  # container name -> message of a failed start
         self.sandbox_errors: dict[str, str] = {}  # pod name -> message of a failed sandbox
         self.notes: tuple[str, ...] = ()
+        self.attach_output: dict[str, bytes] = {}  # container id -> what attach shows
+        self.port_targets: dict[int, tuple[str, int]] = {}  # pod port -> where it connects
+        self.streams = FakeStreams(self)
         self._last = 0
 
     def _now(self) -> int:
@@ -289,6 +295,88 @@ class FakeRuntime:
 
     async def remove_image(self, image: cri.ImageSpec) -> None:
         self.images.pop(image.image, None)
+
+
+class FakeStreams:
+    """The fake runtime's streaming ``Provider``: exec answers from ``exec_results`` (``cat``
+    echoes stdin), attach writes ``attach_output`` then echoes stdin, port-forward connects to
+    ``port_targets`` (default 127.0.0.1:<port>)."""
+
+    def __init__(self, runtime: FakeRuntime) -> None:
+        self.runtime = runtime
+
+    def _running(self, container_id: str) -> _Container:
+        c = self.runtime.containers.get(container_id)
+        if c is None:
+            raise cri.not_found(f"container {container_id}")
+        if c.state is not cri.ContainerState.RUNNING:
+            raise cri.RuntimeError_("FailedPrecondition", f"container is in {c.state.value} state")
+        return c
+
+    async def exec(
+        self,
+        container_id: str,
+        cmd: Sequence[str],
+        *,
+        stdin: AsyncIterator[bytes] | None,
+        stdout: Output | None,
+        stderr: Output | None,
+        tty: bool,
+        resize: AsyncIterator[TerminalSize] | None,
+    ) -> None:
+        self._running(container_id)
+        self.runtime.calls.append(("exec", " ".join(cmd)))
+        if stdin is not None:
+            async for chunk in stdin:
+                if tuple(cmd) == ("cat",) and stdout is not None:
+                    await stdout(chunk)
+        result = self.runtime.exec_results.get(tuple(cmd), cri.ExecSyncResponse(b"", b"", 0))
+        if result.stdout and stdout is not None:
+            await stdout(result.stdout)
+        if result.stderr:
+            target = stdout if tty else stderr
+            if target is not None:
+                await target(result.stderr)
+        if result.exit_code:
+            raise ExitCode(result.exit_code)
+
+    async def attach(
+        self,
+        container_id: str,
+        *,
+        stdin: AsyncIterator[bytes] | None,
+        stdout: Output | None,
+        stderr: Output | None,
+        tty: bool,
+        resize: AsyncIterator[TerminalSize] | None,
+    ) -> None:
+        c = self._running(container_id)
+        self.runtime.calls.append(("attach", c.config.metadata.name))
+        output = self.runtime.attach_output.get(container_id, b"")
+        if output and stdout is not None:
+            await stdout(output)
+        if stdin is not None and c.config.stdin:
+            async for chunk in stdin:
+                if stdout is not None:
+                    await stdout(chunk)
+
+    async def port_forward(
+        self, sandbox_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        sandbox = self.runtime.sandboxes.get(sandbox_id)
+        if sandbox is None:
+            raise cri.not_found(f"sandbox {sandbox_id}")
+        if sandbox.state is not cri.SandboxState.READY:
+            raise cri.RuntimeError_("FailedPrecondition", "sandbox container is not running")
+        self.runtime.calls.append(("port_forward", str(port)))
+        host, target = self.runtime.port_targets.get(port, ("127.0.0.1", port))
+        try:
+            return await asyncio.open_connection(host, target)
+        except OSError as err:
+            raise cri.RuntimeError_(
+                "Unknown",
+                f'failed to connect to localhost:{port} inside namespace "{sandbox_id}": {err}',
+            ) from None
 
 
 def _image_id(name: str) -> str:
