@@ -1,0 +1,60 @@
+"""Run an exec or attach on the provider with streams a protocol handler supplies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pocketkube.runtime import cri
+from pocketkube.runtime.streaming import status
+from pocketkube.runtime.streaming.provider import ExitCode, Output, Provider, TerminalSize
+
+
+async def _drain(queue: asyncio.Queue[Any]) -> AsyncIterator[Any]:
+    while (item := await queue.get()) is not None:
+        yield item
+
+
+@dataclass
+class CommandStreams:
+    """What a protocol hands the command: queues it fills from the client, outputs to it."""
+
+    stdin: asyncio.Queue[bytes | None] | None
+    stdout: Output | None
+    stderr: Output | None
+    resize: asyncio.Queue[TerminalSize | None] | None = field(default=None)
+
+
+async def run(
+    provider: Provider, kind: str, request: cri.StreamRequest, streams: CommandStreams
+) -> dict[str, Any]:
+    """Run it; return the Status to send (success, non-zero exit code, or the error)."""
+    stdin = _drain(streams.stdin) if streams.stdin is not None else None
+    resize = _drain(streams.resize) if streams.resize is not None else None
+    try:
+        if kind == "exec":
+            await provider.exec(
+                request.container_id,
+                request.cmd,
+                stdin=stdin,
+                stdout=streams.stdout,
+                stderr=streams.stderr,
+                tty=request.tty,
+                resize=resize,
+            )
+        else:
+            await provider.attach(
+                request.container_id,
+                stdin=stdin,
+                stdout=streams.stdout,
+                stderr=streams.stderr,
+                tty=request.tty,
+                resize=resize,
+            )
+    except (ExitCode, cri.RuntimeError_) as e:
+        return status.from_exception(e)
+    except Exception as e:  # e.g. the client went away while output was written
+        return status.from_exception(e)
+    return status.success()
