@@ -2,7 +2,8 @@
 
 It keeps sandboxes and containers as records and never starts a process: a test drives a
 container's life with ``exit(container_id, code)`` and inspects the calls it saw in ``calls``.
-``streams`` (``FakeStreams``) is a streaming ``Provider`` answering from the same records.
+``streams`` (``FakeStreams``) is a streaming ``Provider`` answering from the same records, and
+Exec/Attach/PortForward return URLs of a real streaming server over it (closed by ``aclose``).
 Like the real runtimes it refuses to start a container twice, to create containers in a stopped
 sandbox, or to create one without a command (the process runtime's rule).
 """
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from pocketkube.runtime import cri
 from pocketkube.runtime.streaming.provider import ExitCode, Output, TerminalSize
+from pocketkube.runtime.streaming.server import StreamingServer
 
 
 @dataclasses.dataclass
@@ -58,6 +60,7 @@ class FakeRuntime:
         self.attach_output: dict[str, bytes] = {}  # container id -> what attach shows
         self.port_targets: dict[int, tuple[str, int]] = {}  # pod port -> where it connects
         self.streams = FakeStreams(self)
+        self._streaming: StreamingServer | None = None
         self._last = 0
 
     def _now(self) -> int:
@@ -270,14 +273,36 @@ class FakeRuntime:
             raise cri.not_found(f"container {container_id}")
         return self.exec_results.get(cmd, cri.ExecSyncResponse(b"", b"", 0))
 
+    async def streaming_server(self) -> StreamingServer:
+        """A real streaming server over ``streams``, started on first use."""
+        if self._streaming is None:
+            server = StreamingServer(self.streams)
+            await server.start()
+            if self._streaming is None:
+                self._streaming = server
+            else:
+                await server.close()
+        return self._streaming
+
+    async def aclose(self) -> None:
+        server, self._streaming = self._streaming, None
+        if server is not None:
+            await server.close()
+
     async def exec(self, request: cri.StreamRequest) -> cri.StreamResponse:
-        raise cri.RuntimeError_("Unimplemented", "exec is not implemented by the fake runtime")
+        self.calls.append(("exec_url", " ".join(request.cmd)))
+        self.streams.running(request.container_id)
+        return (await self.streaming_server()).exec_url(request)
 
     async def attach(self, request: cri.StreamRequest) -> cri.StreamResponse:
-        raise cri.RuntimeError_("Unimplemented", "attach is not implemented by the fake runtime")
+        self.calls.append(("attach_url", request.container_id))
+        self.streams.running(request.container_id)
+        return (await self.streaming_server()).attach_url(request)
 
     async def port_forward(self, request: cri.StreamRequest) -> cri.StreamResponse:
-        raise cri.RuntimeError_("Unimplemented", "port-forward is not implemented by the fake")
+        self.calls.append(("port_forward_url", request.pod_sandbox_id))
+        self.streams.ready(request.pod_sandbox_id)
+        return (await self.streaming_server()).port_forward_url(request)
 
     # -- ImageService -----------------------------------------------------------------------
 
@@ -305,13 +330,20 @@ class FakeStreams:
     def __init__(self, runtime: FakeRuntime) -> None:
         self.runtime = runtime
 
-    def _running(self, container_id: str) -> _Container:
+    def running(self, container_id: str) -> _Container:
         c = self.runtime.containers.get(container_id)
         if c is None:
             raise cri.not_found(f"container {container_id}")
         if c.state is not cri.ContainerState.RUNNING:
             raise cri.RuntimeError_("FailedPrecondition", f"container is in {c.state.value} state")
         return c
+
+    def ready(self, sandbox_id: str) -> None:
+        sandbox = self.runtime.sandboxes.get(sandbox_id)
+        if sandbox is None:
+            raise cri.not_found(f"sandbox {sandbox_id}")
+        if sandbox.state is not cri.SandboxState.READY:
+            raise cri.RuntimeError_("FailedPrecondition", "sandbox container is not running")
 
     async def exec(
         self,
@@ -324,7 +356,7 @@ class FakeStreams:
         tty: bool,
         resize: AsyncIterator[TerminalSize] | None,
     ) -> None:
-        self._running(container_id)
+        self.running(container_id)
         self.runtime.calls.append(("exec", " ".join(cmd)))
         if stdin is not None:
             async for chunk in stdin:
@@ -350,7 +382,7 @@ class FakeStreams:
         tty: bool,
         resize: AsyncIterator[TerminalSize] | None,
     ) -> None:
-        c = self._running(container_id)
+        c = self.running(container_id)
         self.runtime.calls.append(("attach", c.config.metadata.name))
         output = self.runtime.attach_output.get(container_id, b"")
         if output and stdout is not None:
@@ -363,11 +395,7 @@ class FakeStreams:
     async def port_forward(
         self, sandbox_id: str, port: int
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        sandbox = self.runtime.sandboxes.get(sandbox_id)
-        if sandbox is None:
-            raise cri.not_found(f"sandbox {sandbox_id}")
-        if sandbox.state is not cri.SandboxState.READY:
-            raise cri.RuntimeError_("FailedPrecondition", "sandbox container is not running")
+        self.ready(sandbox_id)
         self.runtime.calls.append(("port_forward", str(port)))
         host, target = self.runtime.port_targets.get(port, ("127.0.0.1", port))
         try:

@@ -316,11 +316,14 @@ async def test_images(rt: ProcessRuntime) -> None:
     assert await rt.image_status(cri.ImageSpec("busybox")) is None
 
 
-async def test_streaming_is_not_implemented(rt: ProcessRuntime) -> None:
+async def test_streaming_urls_are_refused_for_unknown_containers_and_sandboxes(
+    rt: ProcessRuntime,
+) -> None:
+    """(test_process_stream_server.py serves real ones.)"""
     for call in (rt.exec, rt.attach, rt.port_forward):
         with pytest.raises(cri.RuntimeError_) as err:
-            await call(cri.StreamRequest())
-        assert err.value.code == "Unimplemented"
+            await call(cri.StreamRequest(container_id="nope", pod_sandbox_id="nope", cmd=("x",)))
+        assert err.value.code == "NotFound"
 
 
 async def test_logs_are_complete_and_exits_timed_for_quick_containers(

@@ -9,7 +9,10 @@ What containerd and runc do for the kubelet, done with what a host offers:
   format; it survives the kubelet;
 - state lives in the root dir (``state.py``), so a new ``ProcessRuntime`` on the same dir, after
   a crash, sees the same sandboxes and containers, running ones still running (``containers.py``
-  derives each state from records and live processes).
+  derives each state from records and live processes);
+- Exec, Attach and PortForward answer with one-time URLs of the runtime's streaming server
+  (``runtime/streaming``, started on first use, closed by ``aclose``), which drives
+  ``ProcessStreams`` (``streams.py``).
 
 Stopping signals only processes this runtime started: the container's process group while its
 leader is the process the shim recorded (pid and start time) and whatever is in the container's
@@ -31,12 +34,14 @@ from pocketkube.runtime import cri
 from pocketkube.runtime.process import containerspec, procs, shimlog
 from pocketkube.runtime.process.cgroups import Cgroups, default_cgroups
 from pocketkube.runtime.process.containers import Observed, Observer
-from pocketkube.runtime.process.exec import ExecContext, exec_sync
+from pocketkube.runtime.process.exec import exec_sync
 from pocketkube.runtime.process.images import ImageStore
 from pocketkube.runtime.process.launcher import ShimLauncher
 from pocketkube.runtime.process.network import PodNetwork, default_network
 from pocketkube.runtime.process.sandboxes import Sandboxes
 from pocketkube.runtime.process.state import ContainerRecord, Store
+from pocketkube.runtime.process.streams import ProcessStreams, exec_context
+from pocketkube.runtime.streaming.server import StreamingServer
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +89,31 @@ class ProcessRuntime:
             store=self.store, network=network, cgroups=cgroups, node_ip=node_ip, containers=self
         )
         self._starting: set[str] = set()
+        self.streams = ProcessStreams(store=self.store, observer=self.observer)
+        self._streaming: StreamingServer | None = None
 
     def close(self) -> None:
         """Let go of the shims' fork server (containers keep running)."""
         self.launcher.close()
+
+    async def aclose(self) -> None:
+        """Stop the streaming server (ending its sessions), then ``close``."""
+        server, self._streaming = self._streaming, None
+        if server is not None:
+            await server.close()
+        self.close()
+
+    async def streaming_server(self) -> StreamingServer:
+        """The server behind the URLs of Exec, Attach and PortForward, started on first use
+        on the loopback (a random port: only the kubelet on this host reaches it)."""
+        if self._streaming is None:
+            server = StreamingServer(self.streams, host="127.0.0.1", port=0)
+            await server.start()
+            if self._streaming is None:
+                self._streaming = server
+            else:  # another call started one meanwhile
+                await server.close()
+        return self._streaming
 
     # runtime
 
@@ -299,24 +325,23 @@ class ProcessRuntime:
             raise cri.RuntimeError_(
                 "FailedPrecondition", f"container {container_id} is in {state.value} state"
             )
-        context = ExecContext(
-            env=record.env,
-            cwd=record.cwd,
-            netns_path=record.netns_path,
-            procs_files=record.procs_files,
-            uid=record.uid,
-            gid=record.gid,
-        )
-        return await exec_sync(context, cmd, timeout)
+        return await exec_sync(exec_context(record), cmd, timeout)
 
     async def exec(self, request: cri.StreamRequest) -> cri.StreamResponse:
-        raise cri.RuntimeError_("Unimplemented", "exec is not implemented yet")
+        """A one-time URL of the streaming server for the exec, once the container is known
+        to run (containerd's checks)."""
+        if not request.cmd:
+            raise cri.RuntimeError_("InvalidArgument", "cmd shouldn't be empty")
+        self.streams.running(request.container_id)
+        return (await self.streaming_server()).exec_url(request)
 
     async def attach(self, request: cri.StreamRequest) -> cri.StreamResponse:
-        raise cri.RuntimeError_("Unimplemented", "attach is not implemented yet")
+        self.streams.running(request.container_id)
+        return (await self.streaming_server()).attach_url(request)
 
     async def port_forward(self, request: cri.StreamRequest) -> cri.StreamResponse:
-        raise cri.RuntimeError_("Unimplemented", "port-forward is not implemented yet")
+        self.streams.ready_sandbox(request.pod_sandbox_id)
+        return (await self.streaming_server()).port_forward_url(request)
 
     # images
 
