@@ -19,7 +19,17 @@ from .process_support import (
     run_container,
     sandbox_config,
     wait_exited,
+    wait_for,
 )
+
+
+def read_pid(path: Path) -> int:
+    text = path.read_text().strip() if path.exists() else ""
+    return int(text) if text else 0
+
+
+def alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 class Collect:
@@ -111,3 +121,28 @@ async def test_exec_attach_and_port_forward_through_the_provider(tmp_path: Path)
         await rt.stop_pod_sandbox(sid)
         with pytest.raises(cri.RuntimeError_, match="sandbox container is not running"):
             await provider.port_forward(sid, port)
+
+
+async def test_an_exec_dies_with_its_container(tmp_path: Path) -> None:
+    async with process_runtime(tmp_path / "rt") as rt:
+        provider = ProcessStreams(store=rt.store, observer=rt.observer)
+        sid = await rt.run_pod_sandbox(sandbox_config(log_directory=str(tmp_path / "logs")))
+        cid = await run_container(rt, sid, container_config("c", "sleep", "60"))
+        marker = tmp_path / "pid"
+        run = asyncio.create_task(
+            provider.exec(
+                cid,
+                ["sh", "-c", f"echo $$ > {marker}; exec sleep 60"],
+                stdin=None,
+                stdout=Collect(),
+                stderr=None,
+                tty=False,
+                resize=None,
+            )
+        )
+        pid = await wait_for(lambda: read_pid(marker), what="the exec's pid")
+        await rt.stop_container(cid, 0)
+        with pytest.raises(ExitCode) as info:
+            await asyncio.wait_for(run, 10)
+        assert info.value.code == 137
+        assert not alive(pid)

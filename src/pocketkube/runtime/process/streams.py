@@ -5,6 +5,8 @@ Attach and PortForward return; this module does what they ask of the process run
 
 - ``exec``: the command in the container's context with the client's streams
   (``streamexec.py``: pipes, or a pseudo-terminal with resize); a non-zero exit is ``ExitCode``;
+  it is killed when the container ends (137), as a pid namespace's processes die with its init
+  (with cgroups the container's end kills it anyway: it is in the container's cgroup);
 - ``attach``: the container's output from now on and its stdin (``attach.py``, through the
   shim's attach socket), until the container exits;
 - ``port_forward``: a connection to the port inside the pod's network (``portforward.py``).
@@ -26,6 +28,9 @@ from pocketkube.runtime.process.exec import ExecContext
 from pocketkube.runtime.process.state import ContainerRecord, Store
 from pocketkube.runtime.process.streamexec import Output, WindowSize, stream_exec
 from pocketkube.runtime.streaming.provider import ExitCode
+
+EXEC_KILLED = 128 + 9  # an exec outliving its container is SIGKILLed
+WATCH_PERIOD = 0.5  # seconds between looks at whether the container still runs
 
 
 def exec_context(record: ContainerRecord) -> ExecContext:
@@ -82,17 +87,34 @@ class ProcessStreams:
         resize: AsyncIterator[WindowSize] | None,
     ) -> None:
         record = self.running(container_id)
-        code = await stream_exec(
-            exec_context(record),
-            tuple(cmd),
-            stdin=stdin,
-            stdout=stdout,
-            stderr=None if tty else stderr,
-            tty=tty,
-            resize=resize if tty else None,
+        run = asyncio.create_task(
+            stream_exec(
+                exec_context(record),
+                tuple(cmd),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=None if tty else stderr,
+                tty=tty,
+                resize=resize if tty else None,
+            )
         )
+        watch = asyncio.create_task(self._until_exited(record))
+        try:
+            await asyncio.wait({run, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (run, watch):
+                task.cancel()
+            await asyncio.gather(run, watch, return_exceptions=True)
+        # The container ended first: its execs die with it, as with a pid namespace (SIGKILL).
+        code = run.result() if not run.cancelled() else EXEC_KILLED
         if code != 0:
             raise ExitCode(code)
+
+    async def _until_exited(self, record: ContainerRecord) -> None:
+        while True:
+            if not self.observer.is_running(record):
+                return
+            await asyncio.sleep(WATCH_PERIOD)
 
     async def attach(
         self,
