@@ -240,6 +240,9 @@ def kubelet_argv(options: AgentOptions) -> list[str]:
         options.pod_cidr,
         "--node-ip",
         options.node_ip,
+        # its serving certificate from a kubernetes.io/kubelet-serving CSR (csrapproving approves
+        # a node's own addresses); the client CA is the cluster CA of its kubeconfig
+        "--rotate-server-certificates",
     ]
     if options.node_labels:
         argv += ["--node-labels", options.node_labels]

@@ -296,6 +296,50 @@ def controller_manager(
 )
 @click.option("--node-status-update-frequency", type=float, default=10.0, show_default=True)
 @click.option("--node-lease-renew-interval", type=float, default=10.0, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=10250,
+    show_default=True,
+    help="The kubelet server's HTTPS port (logs, exec, attach, port-forward).",
+)
+@click.option(
+    "--address",
+    default="0.0.0.0",
+    show_default=True,
+    help="The IP address the kubelet server listens on.",
+)
+@click.option(
+    "--tls-cert-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The kubelet server's certificate (default: a self-signed one in CERT_DIR).",
+)
+@click.option(
+    "--tls-private-key-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The key of --tls-cert-file.",
+)
+@click.option(
+    "--client-ca-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The CA that signs the client certificates the kubelet server accepts (without it "
+    "every request is anonymous: 401).",
+)
+@click.option(
+    "--authorization-mode",
+    type=click.Choice(["AlwaysAllow", "Webhook"]),
+    default="Webhook",
+    show_default=True,
+    help="Webhook asks the API server (SubjectAccessReview) whether a caller may.",
+)
+@click.option(
+    "--rotate-server-certificates",
+    is_flag=True,
+    help="Ask the cluster for the serving certificate (a kubernetes.io/kubelet-serving CSR).",
+)
 def kubelet(
     kubeconfig: Path, bootstrap_kubeconfig: Path | None, cert_dir: Path | None, **kwargs: Any
 ) -> None:
@@ -315,15 +359,22 @@ def kubelet(
         item.split("=", 1) for item in kwargs.pop("node_labels").split(",") if "=" in item
     )
     kwargs.pop("runtime")
+    if (kwargs["tls_cert_file"] is None) != (kwargs["tls_private_key_file"] is None):
+        raise click.UsageError("--tls-cert-file and --tls-private-key-file go together")
+    for name in ("tls_cert_file", "tls_private_key_file", "client_ca_file"):
+        if kwargs[name] is not None:
+            kwargs[name] = kwargs[name].absolute()
+    root_dir = kwargs.pop("root_dir").absolute()
+    cert_dir = (cert_dir or root_dir / "pki").absolute()
     options = KubeletOptions(
         node_name=kwargs.pop("node_name") or default_node_name(),
-        root_dir=kwargs.pop("root_dir").absolute(),
+        root_dir=root_dir,
         node_labels=labels,
+        cert_dir=cert_dir,
         **kwargs,
     )
 
     kubeconfig = kubeconfig.absolute()
-    cert_dir = (cert_dir or options.root_dir / "pki").absolute()
 
     async def bootstrap_then_run() -> None:
         if bootstrap_kubeconfig is not None:

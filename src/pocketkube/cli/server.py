@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
+import re
 import signal
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
 from pocketkube.apiserver.app import APIServer, APIServerConfig
+from pocketkube.apiserver.certs import CertSpec, ensure_leaf, subject_name
+from pocketkube.apiserver.pki import PKI, split_sans
 from pocketkube.cli.components import ComponentProcess, component_kubeconfig
 from pocketkube.cli.hostname import default_node_name
 from pocketkube.cli.jointoken import ensure_join_token, join_command
@@ -27,6 +34,7 @@ from pocketkube.storage.factory import EtcdTLS, open_backend
 from pocketkube.tuning import freeze_startup_objects, tune_gc
 
 log = logging.getLogger(__name__)
+_DNS_LABELS = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,40 @@ async def _join_token(options: ServerOptions, apiserver: APIServer) -> None:
     print(f"pocketkube: to join a node:  {join_command(apiserver.url, path)}", flush=True)
 
 
+def _kubelet_serving_args(pki: PKI, node: str, node_ip: str) -> list[str]:
+    """The server's own kubelet serves with a certificate from the cluster CA (SANs: node IP,
+    hostname, node name; CN system:node:<node>, O system:nodes, as a kubelet-serving CSR would
+    get) and accepts the client certificates the cluster CA signed."""
+    cert, key = pki.dir / "kubelet-serving.crt", pki.dir / "kubelet-serving.key"
+    hostname = socket.gethostname().lower()
+    names = [node_ip, node.lower(), *([hostname] if _DNS_LABELS.fullmatch(hostname) else [])]
+    dns, ips = split_sans([n for n in names if _DNS_LABELS.fullmatch(n) or _is_ip(n)])
+    spec = CertSpec(
+        subject_name(f"system:node:{node}", ("system:nodes",)),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        dns,
+        ips,
+    )
+    ca_cert, ca_key = pki.load_ca()
+    ensure_leaf(cert, key, spec, ca_cert, ca_key)
+    return [
+        "--tls-cert-file",
+        str(cert),
+        "--tls-private-key-file",
+        str(key),
+        "--client-ca-file",
+        str(pki.ca_cert),
+    ]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 async def _components(options: ServerOptions, apiserver: APIServer) -> list[ComponentProcess]:
     """The child processes to run, each with its own kubeconfig in the data directory."""
     pki = apiserver.pki
@@ -178,6 +220,7 @@ async def _components(options: ServerOptions, apiserver: APIServer) -> list[Comp
             "--node-ip",
             options.node_ip,
             "--control-plane",
+            *await asyncio.to_thread(_kubelet_serving_args, pki, node, options.node_ip),
             *options.kubelet_args,
         ]
         components.append(ComponentProcess(name="kubelet", args=args))

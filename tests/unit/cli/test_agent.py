@@ -280,6 +280,7 @@ def test_the_kubelet_is_run_with_bootstrap() -> None:
         "10.42.1.0/24",
         "--node-ip",
         "10.0.0.2",
+        "--rotate-server-certificates",
         "--node-labels",
         "a=b",
         "--pleg-period=0.5",

@@ -10,6 +10,13 @@ new node's first certificate). If so it adds ``Approved`` (reason ``AutoApproved
 ``/approval``; the csrsigning controller then issues the certificate. A recognised request
 that no review allows is retried with backoff (permissions may be granted later); anything
 else is left to other approvers or a human (``kubectl certificate approve``).
+
+A pocketkube addition (upstream leaves kubelet-serving CSRs to a human or a third-party
+approver; k3s signs its kubelets' serving certificates itself): a pending
+``kubernetes.io/kubelet-serving`` CSR is approved (reason ``AutoApproved``) when it is a valid
+kubelet serving request (``requests.validate_kubelet_serving``), its requester is the node it
+names (username == CN ``system:node:<n>``) and every DNS and IP SAN is among that Node object's
+``status.addresses`` (or its name); a Node not registered yet is waited for.
 """
 
 from __future__ import annotations
@@ -24,13 +31,18 @@ from cryptography import x509
 from pocketkube.api import certificates as csrs
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
-from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS, SUBJECT_ACCESS_REVIEWS
+from pocketkube.client.resources import (
+    CERTIFICATE_SIGNING_REQUESTS,
+    NODES,
+    SUBJECT_ACCESS_REVIEWS,
+)
 from pocketkube.client.rest import ApiError
 from pocketkube.controllers.base import ApiClient, Controller, IgnorableError
 from pocketkube.controllers.certificates import requests
 
 NAME = "csrapproving"
 REASON = "AutoApproved"
+SERVING_MESSAGE = "Auto approving kubelet serving certificate: the node's own addresses."
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,10 @@ class CSRApprovingController(Controller):
             request = requests.request_of(csr)
         except ValueError as err:
             raise ValueError(f'unable to parse csr "{key}": {err}') from None
+        if requests.spec(csr).get("signerName") == csrs.KUBELET_SERVING_SIGNER:
+            if await self._serving_allowed(key, csr, request):
+                await self._approve(csr, SERVING_MESSAGE)
+            return
         tried = []
         for recognizer in RECOGNIZERS:
             if not recognizer.recognize(csr, request):
@@ -108,6 +124,37 @@ class CSRApprovingController(Controller):
                 f'recognized csr "{key}" as [{" ".join(tried)}] '
                 "but subject access review was not approved"
             )
+
+    async def _serving_allowed(
+        self, key: str, csr: dict[str, Any], request: x509.CertificateSigningRequest
+    ) -> bool:
+        """A node's own serving certificate for addresses its Node object reports."""
+        try:
+            requests.validate_kubelet_serving(request, requests.usages_of(csr))
+        except requests.RequestError:
+            return False
+        cn = requests.common_name(request)
+        if requests.spec(csr).get("username") != cn:
+            return False
+        node_name = cn.removeprefix(requests.NODE_USER_PREFIX)
+        try:
+            node = await self._client.get(NODES.path(name=node_name))
+        except ApiError as err:
+            if err.status == 404:
+                raise IgnorableError(
+                    f'csr "{key}": node {node_name!r} is not registered yet'
+                ) from err
+            raise
+        known = {node_name.lower()}
+        for address in (node.get("status") or {}).get("addresses") or []:
+            known.add(str(address.get("address", "")).lower())
+        sans = requests.subject_alt_names(request)
+        if not sans or any(name.lower() not in known for name in sans):
+            raise IgnorableError(
+                f'csr "{key}": subjectAltNames {sorted(sans)} are not all addresses of node '
+                f"{node_name!r} {sorted(known)}"
+            )
+        return True
 
     async def _authorized(self, csr: dict[str, Any], subresource: str) -> bool:
         spec = requests.spec(csr)

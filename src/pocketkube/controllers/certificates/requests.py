@@ -51,6 +51,16 @@ def _sans(request: x509.CertificateSigningRequest) -> x509.SubjectAlternativeNam
     return value if isinstance(value, x509.SubjectAlternativeName) else None
 
 
+def subject_alt_names(request: x509.CertificateSigningRequest) -> list[str]:
+    """The request's DNS names and IP addresses (as text)."""
+    sans = _sans(request)
+    if sans is None:
+        return []
+    names = [str(n) for n in sans.get_values_for_type(x509.DNSName)]
+    names += [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    return names
+
+
 def _san_kinds(request: x509.CertificateSigningRequest) -> set[type[x509.GeneralName]]:
     sans = _sans(request)
     return {type(name) for name in sans} if sans is not None else set()
