@@ -74,6 +74,7 @@ class StreamingServer:
         self._cache = RequestCache()
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     @property
     def base_url(self) -> str:
@@ -86,6 +87,7 @@ class StreamingServer:
         self._server = await asyncio.start_server(self._connection, self._host, self._port)
 
     async def close(self) -> None:
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for task in list(self._connections):
@@ -116,6 +118,11 @@ class StreamingServer:
             await self._serve(reader, writer)
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            # close() ended this session; asyncio's server callback must not see the
+            # cancellation as the connection's failure
         except Exception:
             log.exception("streaming connection failed")
         finally:
