@@ -121,15 +121,18 @@ async def test_exec_with_a_terminal_merges_output_and_resizes(tmp_path: Path) ->
     assert text.endswith("err\r\n")
 
 
-async def test_exec_of_a_missing_command_is_refused_as_runc_words_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tty", [False, True])
+async def test_exec_of_a_missing_command_is_refused_as_runc_words_it(
+    tmp_path: Path, tty: bool
+) -> None:
     with pytest.raises(cri.RuntimeError_) as info:
         await stream_exec(
             host_context(tmp_path),
             ("no-such-command",),
             stdin=None,
             stdout=Collect(),
-            stderr=Collect(),
-            tty=False,
+            stderr=None if tty else Collect(),
+            tty=tty,
             resize=None,
         )
     assert 'exec: "no-such-command": executable file not found in $PATH' in info.value.message

@@ -52,9 +52,10 @@ def argv_for(context: ExecContext, cmd: tuple[str, ...]) -> list[str]:
     return argv
 
 
-def resolve(context: ExecContext, cmd: tuple[str, ...]) -> None:
-    """Refuse a missing executable as runc words it (``nsenter`` would report it otherwise)."""
-    if not context.netns_path and not context.procs_files:
+def resolve(context: ExecContext, cmd: tuple[str, ...], *, wrapped: bool = False) -> None:
+    """Refuse a missing executable as runc words it (``nsenter``, or ``setsid`` when
+    ``wrapped``, would report it otherwise)."""
+    if not wrapped and not context.netns_path and not context.procs_files:
         return  # the command is spawned directly: its own FileNotFoundError says it
     found = shutil.which(cmd[0], path=context.env.get("PATH", os.defpath))
     if "/" in cmd[0]:

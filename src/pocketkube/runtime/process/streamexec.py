@@ -46,6 +46,7 @@ from pocketkube.runtime.process.exec import (
 
 READ_SIZE = 65536
 DRAIN_SECONDS = 2.0
+FIRST_SIZE_WAIT = 0.2  # seconds a terminal's command waits for the client's first size
 
 Output = Callable[[bytes], Awaitable[None]]
 
@@ -81,7 +82,7 @@ async def stream_exec(
     it cannot be started."""
     if not cmd:
         raise cri.RuntimeError_("InvalidArgument", "cmd shouldn't be empty")
-    resolve(context, cmd)
+    resolve(context, cmd, wrapped=tty)
     if tty:
         return await _with_terminal(context, cmd, stdin=stdin, output=stdout, resize=resize)
     return await _with_pipes(context, cmd, stdin=stdin, stdout=stdout, stderr=stderr)
@@ -167,43 +168,55 @@ async def _with_terminal(
     env = context.env if "TERM" in context.env else {**context.env, "TERM": "xterm"}
     argv = ["setsid", "--ctty", *argv_for(replace(context, env=env), cmd)]
     master, slave = os.openpty()
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=env,
-            cwd=context.cwd,
-            user=context.uid,
-            group=context.gid,
-            extra_groups=[] if context.gid is not None else None,
-        )
-    except (OSError, subprocess.SubprocessError) as err:
-        os.close(master)
-        raise spawn_error(context, cmd, err) from None
-    finally:
-        os.close(slave)
     os.set_blocking(master, False)
     terminal = Terminal(master)
+    proc: asyncio.subprocess.Process | None = None
+    failure: cri.RuntimeError_ | None = None
     try:
         async with asyncio.TaskGroup() as tg:
             inputs = []
-            if stdin is not None:
-                inputs.append(tg.create_task(terminal.feed(stdin)))
             if resize is not None:
                 inputs.append(tg.create_task(terminal.follow_sizes(resize)))
-            copy = tg.create_task(terminal.copy_out(output))
-            code = await proc.wait()
-            await _drain([copy])
+                # The client sends its size at once: the command should start with it.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(FIRST_SIZE_WAIT):
+                        await terminal.sized.wait()
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=slave,
+                    stdout=slave,
+                    stderr=slave,
+                    env=env,
+                    cwd=context.cwd,
+                    user=context.uid,
+                    group=context.gid,
+                    extra_groups=[] if context.gid is not None else None,
+                )
+            except (OSError, subprocess.SubprocessError) as err:
+                failure = spawn_error(context, cmd, err)
+            os.close(slave)  # the command has its own
+            slave = -1
+            if proc is not None:
+                if stdin is not None:
+                    inputs.append(tg.create_task(terminal.feed(stdin)))
+                copy = tg.create_task(terminal.copy_out(output))
+                await proc.wait()
+                await _drain([copy])
             for task in inputs:
                 task.cancel()
-        return exit_code(code)
     finally:
-        if proc.returncode is None:
+        if proc is not None and proc.returncode is None:
             kill_session(proc)
             await asyncio.shield(proc.wait())
         os.close(master)
+        if slave >= 0:  # cancelled before the start
+            os.close(slave)
+    if failure is not None:
+        raise failure
+    assert proc is not None
+    assert proc.returncode is not None
+    return exit_code(proc.returncode)
 
 
 class Terminal:
@@ -211,6 +224,7 @@ class Terminal:
 
     def __init__(self, master: int) -> None:
         self.fd = master
+        self.sized = asyncio.Event()  # a size was set
 
     async def _ready(self, *, write: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -261,6 +275,7 @@ class Terminal:
         async for size in sizes:
             with contextlib.suppress(OSError):
                 set_window_size(self.fd, size)
+            self.sized.set()
 
     async def copy_out(self, output: Output | None) -> None:
         while chunk := await self.read():
