@@ -18,6 +18,7 @@ class FakeProvider:
     def __init__(self, echo_port: int) -> None:
         self.echo_port = echo_port
         self.sizes: list[TerminalSize] = []
+        self.forwarded: list[asyncio.StreamWriter] = []
 
     async def exec(
         self,
@@ -67,7 +68,9 @@ class FakeProvider:
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if port == 1:
             raise cri.RuntimeError_("Unknown", "dial tcp4 127.0.0.1:1: connect: connection refused")
-        return await asyncio.open_connection("127.0.0.1", self.echo_port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.echo_port)
+        self.forwarded.append(writer)
+        return reader, writer
 
 
 async def echo_server() -> asyncio.Server:

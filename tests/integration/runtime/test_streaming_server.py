@@ -299,3 +299,37 @@ async def test_websocket_channel_port_forward(
     assert got[1] == struct.pack("<H", 80)
     assert got[2] == struct.pack("<H", 1)
     assert got[3].startswith(struct.pack("<H", 1) + b"error forwarding port 1 to pod sb1")
+
+
+async def test_spdy_port_forward_reset_ends_the_connection(
+    server: tuple[StreamingServer, FakeProvider],
+) -> None:
+    """kubectl resets a connection's streams when its local side is done; the forward must let
+    go of the pod's connection even though the pod says nothing."""
+    streaming, provider = server
+    accepted = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set()
+        await reader.read()
+
+    silent_server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    provider.echo_port = silent_server.sockets[0].getsockname()[1]
+    url = streaming.port_forward_url(cri.StreamRequest(pod_sandbox_id="sb1")).url
+    client, _ = await SpdyClient.connect(url, ["portforward.k8s.io"])
+    try:
+        error = client.open({"streamType": "error", "port": "80", "requestID": "0"})
+        data = client.open({"streamType": "data", "port": "80", "requestID": "0"})
+        await asyncio.wait_for(accepted.wait(), 5)
+        for sid in (data, error):  # what kubectl's RemoveStreams sends
+            reset = f.ControlFrame(f.RST_STREAM, stream_id=sid, status=f.RST_CANCEL)
+            client.writer.write(client.framer.encode(reset))
+        for _ in range(200):
+            if provider.forwarded[-1].is_closing():
+                break
+            await asyncio.sleep(0.01)
+        assert provider.forwarded[-1].is_closing()
+    finally:
+        await client.close()
+        silent_server.close()
+        await silent_server.wait_closed()

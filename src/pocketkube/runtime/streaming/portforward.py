@@ -71,14 +71,20 @@ async def pipe(
     write: Callable[[bytes], Awaitable[None]],
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
+    aborted: asyncio.Event | None = None,
 ) -> None:
-    """Copy both ways until the pod's side ends (the client's EOF half-closes the socket)."""
+    """Copy both ways until the pod's side ends (the client's EOF half-closes the socket) or
+    the client abandons the connection (``aborted``: its streams were reset)."""
     try:
         async with asyncio.TaskGroup() as tg:
             up = tg.create_task(_copy_to_pod(read, writer))
             down = tg.create_task(_copy_from_pod(reader, write))
-            await asyncio.wait({down}, return_when=asyncio.FIRST_COMPLETED)
-            up.cancel()
+            waiting: set[asyncio.Future[Any]] = {down}
+            if aborted is not None:
+                waiting.add(tg.create_task(aborted.wait()))
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in (up, down, *waiting):
+                task.cancel()
     except* (ConnectionError, OSError):
         pass
     finally:
@@ -104,7 +110,7 @@ async def _forward_pair(
                 return b""
             return await data.read()
 
-        await pipe(read, data.write, reader, writer)
+        await pipe(read, data.write, reader, writer, data.reset_event)
     await data.close()
     await error.close()
 

@@ -28,6 +28,7 @@ class SpdyStream:
         self.remote_closed = False
         self.local_closed = False
         self.reset = False
+        self.reset_event = asyncio.Event()
 
     def header(self, name: str) -> str:
         values = self.headers.get(name.lower(), [])
@@ -66,6 +67,7 @@ class SpdyStream:
 
     def _remote_reset(self) -> None:
         self.reset = True
+        self.reset_event.set()
         self.local_closed = True
         with contextlib.suppress(asyncio.QueueFull):
             self._data.put_nowait(b"")
