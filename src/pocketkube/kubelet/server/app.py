@@ -8,6 +8,7 @@ handler runs (anonymous auth off, as kubeadm sets it). The authorizer then decid
 
 from __future__ import annotations
 
+import errno
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -106,9 +107,16 @@ class KubeletServer:
         context = self._context = server_ssl_context(self._tls)
         runner = web.AppRunner(self._app, handle_signals=False, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self._address, self._port, ssl_context=context)
         try:
-            await site.start()
+            try:
+                await web.TCPSite(runner, self._address, self._port, ssl_context=context).start()
+            except OSError as err:
+                if err.errno != errno.EADDRINUSE or self._port == 0:
+                    raise
+                # Another kubelet on this machine has it: take a free port; the Node's
+                # daemonEndpoints tell the API server which (a pocketkube leniency).
+                log.warning("port %d is taken (%s): serving on a free port", self._port, err)
+                await web.TCPSite(runner, self._address, 0, ssl_context=context).start()
         except BaseException:
             await runner.cleanup()
             raise

@@ -275,3 +275,24 @@ async def test_webhook_authorization(tmp_path: Path) -> None:
             "Forbidden (user=kube-apiserver-kubelet-client, verb=create, resource=nodes, "
             "subresource=proxy)\n"
         )
+
+
+async def test_taken_port_falls_back_to_a_free_one(setup: Setup, tmp_path: Path) -> None:
+    taken = int(setup.url.rsplit(":", 1)[1])
+    server = KubeletServer(
+        host=Host(
+            node_name="n1",
+            pods=list,
+            runtime=setup.runtime,
+            log_root=tmp_path,
+            proxy=lambda request, url: None,  # type: ignore[arg-type,return-value]
+        ),
+        tls=TLSFiles(setup.pki.serving_cert, setup.pki.serving_key, setup.pki.ca_cert),
+        address="127.0.0.1",
+        port=taken,
+    )
+    await server.start()
+    try:
+        assert server.port not in (0, taken)
+    finally:
+        await server.close()
