@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ from pocketkube.kubelet.server import Host, KubeletServer, TLSFiles
 from pocketkube.kubelet.server.auth import authorizer_for
 from pocketkube.kubelet.server.metrics import kubelet_metrics
 from pocketkube.kubelet.server.proxy import upgrade_proxy
+from pocketkube.kubelet.server.stats import SummaryBuilder
 from pocketkube.kubelet.servingcert import (
     SERVER_CURRENT_PEM,
     current_pair,
@@ -175,6 +177,12 @@ async def run_kubelet(*, kubeconfig: Path, options: KubeletOptions) -> None:
                 log_root=root / "logs",
                 proxy=upgrade_proxy,
                 metrics=lambda: kubelet_metrics(options.node_name, pods.store.list()),
+                stats=SummaryBuilder(
+                    node_name=options.node_name,
+                    pods=lambda: pods.store.list(),
+                    runtime=runtime,
+                    cgroup_dirs=lambda cid: _cgroup_dirs(runtime, cid),
+                ).summary,
             ),
             tls=serving,
             address=options.address,
@@ -295,6 +303,15 @@ async def run_kubelet(*, kubeconfig: Path, options: KubeletOptions) -> None:
             await server.close()
         with contextlib.suppress(Exception):
             await recorder.flush()
+
+
+def _cgroup_dirs(runtime: ProcessRuntime, container_id: str) -> list[str]:
+    """The container's cgroup directories (one per hierarchy), from the runtime's record."""
+    try:
+        record = runtime.store.container(container_id)
+    except (OSError, ValueError):  # unreadable meanwhile
+        return []
+    return [os.path.dirname(f) for f in record.procs_files] if record is not None else []
 
 
 def _serving_names(options: KubeletOptions) -> tuple[list[str], list[str]]:
