@@ -13,7 +13,8 @@ from pocketkube.runtime.streaming.provider import ExitCode, Output, TerminalSize
 
 class FakeProvider:
     """``echo ARGS``, ``cat`` (stdin to stdout), ``warn`` (to stderr), ``exit N``, ``fail``
-    (a runtime error), ``sizes`` (prints each terminal size); port 1 refuses."""
+    (a runtime error), ``sizes`` (prints each terminal size until one is 100 wide); port 1
+    refuses."""
 
     def __init__(self, echo_port: int) -> None:
         self.echo_port = echo_port
@@ -47,7 +48,7 @@ class FakeProvider:
             async for size in resize:
                 self.sizes.append(size)
                 await stdout(f"{size.width}x{size.height}\n".encode())
-                if len(self.sizes) == 2:
+                if size.width == 100:
                     return
 
     async def attach(

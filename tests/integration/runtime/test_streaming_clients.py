@@ -6,9 +6,13 @@ port-forward over the channel protocol."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import pty
 import shutil
 import socket
+import struct
+import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -180,3 +184,51 @@ async def test_python_client(front: tuple[Front, Path]) -> None:
     assert isinstance(refused, str)
     assert refused.startswith("error forwarding port 1 to pod sb, uid : dial tcp4")
     assert "v4.channel.k8s.io" in server.upgrades[-1]
+
+
+def _take_terminal() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@pytest.mark.skipif(kubectl is None, reason="needs kubectl")
+@pytest.mark.parametrize("env", [{}, SPDY])
+async def test_kubectl_exec_tty_resize(front: tuple[Front, Path], env: dict[str, str]) -> None:
+    """``kubectl exec -it`` in a pseudo-terminal: its size, then a resize, reach the command."""
+    assert kubectl is not None
+    _, kubeconfig = front
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = await asyncio.create_subprocess_exec(
+        kubectl,
+        "--kubeconfig",
+        str(kubeconfig),
+        "exec",
+        "-it",
+        "p",
+        "--",
+        "sizes",
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=_take_terminal,
+        env={**os.environ, **env},
+    )
+    os.close(slave)
+    loop = asyncio.get_running_loop()
+    out = b""
+    try:
+        async with asyncio.timeout(20):
+            while b"100x30" not in out:
+                out += await loop.run_in_executor(None, os.read, master, 1024)
+                if b"80x24" in out:
+                    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        os.close(master)
+    lines = out.replace(b"\r", b"").splitlines()
+    assert lines[0] == b"80x24", out  # kubectl may repeat a size; the first and last matter
+    assert lines[-1] == b"100x30", out
