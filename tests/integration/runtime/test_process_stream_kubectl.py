@@ -1,7 +1,7 @@
 """Real kubectl against the process runtime's own streaming server (behind the stand-in API
 server of ``streaming_front``, which relays the upgrade byte for byte): exec with both streams
 and the exit code, piped stdin, ``exec -it`` on a terminal, attach with stdin, and
-port-forward, over WebSocket and over SPDY/3.1, into real containers."""
+port-forward, over WebSocket and over SPDY/3.1, into real containers; and cp both ways."""
 
 from __future__ import annotations
 
@@ -250,3 +250,19 @@ async def test_kubectl_port_forward_into_the_pod(cluster: Cluster, env: dict[str
         await proc.wait()
         server.close()
         await server.wait_closed()
+
+
+async def test_kubectl_cp_both_directions(cluster: Cluster, tmp_path: Path) -> None:
+    await cluster.run("c", "sleep", "60")
+    source = tmp_path / "src.bin"
+    data = os.urandom(200_000)
+    await asyncio.to_thread(source.write_bytes, data)
+    inside = tmp_path / "inside"  # the process runtime's containers see the host's files
+    await asyncio.to_thread(inside.mkdir)
+    code, _, err = await run_kubectl(cluster, "cp", str(source), f"p:{inside}/copy.bin", env={})
+    assert code == 0, err
+    assert await asyncio.to_thread((inside / "copy.bin").read_bytes) == data
+    back = tmp_path / "back.bin"
+    code, _, err = await run_kubectl(cluster, "cp", f"p:{inside}/copy.bin", str(back), env={})
+    assert code == 0, err
+    assert await asyncio.to_thread(back.read_bytes) == data
