@@ -66,7 +66,26 @@ def cgroup_usage(dirs: Sequence[str]) -> Usage:
             mstat = _keyed(d / "memory.stat")
             inactive = mstat.get("inactive_file", mstat.get("total_inactive_file", 0))
             working = max(memory - inactive, 0)
+    if cpu is None and dirs:
+        cpu = _procs_cpu(Path(dirs[0]) / "cgroup.procs")
     return Usage(cpu, usage, working)
+
+
+def _procs_cpu(procs: Path, proc: Path = Path("/proc")) -> int | None:
+    """CPU time of the cgroup's processes (and their reaped children) from ``/proc/<pid>/stat``,
+    for a cgroup v1 hierarchy without cpuacct."""
+    try:
+        pids = procs.read_text().split()
+    except OSError:
+        return None
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = (proc / pid / "stat").read_text().rpartition(")")[2].split()
+            ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+        except (OSError, ValueError):
+            continue
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK") if pids else None
 
 
 def node_usage(proc: Path = Path("/proc")) -> tuple[Usage, int | None]:

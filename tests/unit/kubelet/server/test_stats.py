@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,3 +75,12 @@ async def test_summary_with_rates(tmp_path: Path) -> None:
     second = await builder.summary()
     assert second["pods"][0]["containers"][0]["cpu"]["usageNanoCores"] == 500_000_000
     assert second["pods"][0]["cpu"]["usageNanoCores"] == 500_000_000
+
+
+def test_cgroup_v1_without_cpuacct_sums_its_processes(tmp_path: Path) -> None:
+    cg = tmp_path / "cpu"
+    cg.mkdir()
+    (cg / "cgroup.procs").write_text(f"{os.getpid()}\n")
+    usage = cgroup_usage([str(cg)])
+    assert usage.cpu_ns is not None
+    assert usage.cpu_ns >= 0
