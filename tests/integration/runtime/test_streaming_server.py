@@ -333,3 +333,17 @@ async def test_spdy_port_forward_reset_ends_the_connection(
         await client.close()
         silent_server.close()
         await silent_server.wait_closed()
+
+
+async def test_spdy_port_forward_lone_error_stream_times_out(
+    server: tuple[StreamingServer, FakeProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pocketkube.runtime.streaming.portforward.PAIR_TIMEOUT", 0.1)
+    streaming, _ = server
+    url = streaming.port_forward_url(cri.StreamRequest(pod_sandbox_id="sb1")).url
+    client, _ = await SpdyClient.connect(url, ["portforward.k8s.io"])
+    try:
+        error = client.open({"streamType": "error", "port": "80", "requestID": "4"})
+        assert await client.wait_fin(error) == b"(request=4) timed out waiting for streams"
+    finally:
+        await client.close()

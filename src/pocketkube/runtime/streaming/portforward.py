@@ -115,6 +115,20 @@ async def _forward_pair(
     await error.close()
 
 
+async def _pair_timeout(
+    pending: dict[str, SpdyStream], request_id: str, stream: SpdyStream
+) -> None:
+    """Upstream gives a connection's second stream 30 s to arrive; then the first one goes."""
+    await asyncio.sleep(PAIR_TIMEOUT)
+    if pending.get(request_id) is not stream:
+        return
+    del pending[request_id]
+    with contextlib.suppress(ConnectionError, OSError):
+        if stream.header("streamType") == "error":
+            await stream.write(f"(request={request_id}) timed out waiting for streams".encode())
+        await stream.close()
+
+
 async def serve_spdy(conn: SpdyConnection, provider: Provider, sandbox_id: str) -> None:
     pending: dict[str, SpdyStream] = {}
     forwards: set[asyncio.Task[None]] = set()
@@ -131,6 +145,9 @@ async def serve_spdy(conn: SpdyConnection, provider: Provider, sandbox_id: str) 
             other = pending.pop(request_id, None)
             if other is None or other.header("streamType") == kind:
                 pending[request_id] = stream
+                timer = tg.create_task(_pair_timeout(pending, request_id, stream))
+                forwards.add(timer)
+                timer.add_done_callback(forwards.discard)
                 continue
             data, error = (stream, other) if kind == "data" else (other, stream)
             task = tg.create_task(_forward_pair(provider, sandbox_id, data, error))

@@ -41,6 +41,7 @@ SPDY_PROTOCOLS = (
     "v2.channel.k8s.io",
 )
 STREAM_CREATION_TIMEOUT = 30.0
+STDIN_BUFFER = 16  # chunks: a command not reading its stdin holds the client back
 
 
 def parse_resize(buffer: bytearray) -> list[TerminalSize]:
@@ -106,7 +107,9 @@ async def serve_websocket(
 
         return write
 
-    stdin: asyncio.Queue[bytes | None] | None = asyncio.Queue() if request.stdin else None
+    stdin: asyncio.Queue[bytes | None] | None = (
+        asyncio.Queue(STDIN_BUFFER) if request.stdin else None
+    )
     resize: asyncio.Queue[TerminalSize | None] | None = asyncio.Queue() if request.tty else None
     streams = command.CommandStreams(
         stdin=stdin,
@@ -206,7 +209,9 @@ async def _run_spdy(
     streams: dict[str, SpdyStream],
     serving: asyncio.Task[None],
 ) -> None:
-    stdin: asyncio.Queue[bytes | None] | None = asyncio.Queue() if "stdin" in streams else None
+    stdin: asyncio.Queue[bytes | None] | None = (
+        asyncio.Queue(STDIN_BUFFER) if "stdin" in streams else None
+    )
     resize: asyncio.Queue[TerminalSize | None] | None = (
         asyncio.Queue() if "resize" in streams else None
     )

@@ -84,7 +84,9 @@ class StreamingServer:
         return f"http://{host}:{port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._connection, self._host, self._port)
+        self._server = await asyncio.start_server(
+            self._connection, self._host, self._port, limit=HEAD_LIMIT
+        )
 
     async def close(self) -> None:
         self._closing = True
