@@ -117,7 +117,12 @@ class StreamingServer:
         assert task is not None
         self._connections.add(task)
         try:
-            await self._serve(reader, writer)
+            try:
+                await self._serve(reader, writer)
+            finally:
+                writer.close()
+                with contextlib.suppress(ConnectionError, OSError):
+                    await writer.wait_closed()
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
@@ -129,9 +134,6 @@ class StreamingServer:
             log.exception("streaming connection failed")
         finally:
             self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
 
     async def _error(
         self,
