@@ -146,3 +146,23 @@ async def test_an_exec_dies_with_its_container(tmp_path: Path) -> None:
             await asyncio.wait_for(run, 10)
         assert info.value.code == 137
         assert not alive(pid)
+
+
+async def test_attach_reads_and_drops_stdin_a_container_cannot_take(tmp_path: Path) -> None:
+    async with process_runtime(tmp_path / "rt") as rt:
+        provider = ProcessStreams(store=rt.store, observer=rt.observer)
+        sid = await rt.run_pod_sandbox(sandbox_config(log_directory=str(tmp_path / "logs")))
+        cid = await run_container(rt, sid, container_config("c", "sh", "-c", "sleep 1; echo end"))
+        taken: list[bytes] = []
+
+        async def typed() -> AsyncIterator[bytes]:
+            for i in range(100):
+                taken.append(b"x")
+                yield b"x%d\n" % i
+
+        out = Collect()
+        await provider.attach(
+            cid, stdin=typed(), stdout=out, stderr=None, tty=False, resize=no_sizes()
+        )
+        assert bytes(out.data) == b"end\n"
+        assert len(taken) == 100  # read (and dropped), so the client was never held back

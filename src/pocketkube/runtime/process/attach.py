@@ -129,32 +129,49 @@ async def feed_stdin(
     *,
     stdin: AsyncIterator[bytes] | None,
     resize: AsyncIterator[WindowSize] | None,
+    take_stdin: bool = True,
+    take_sizes: bool = True,
 ) -> None:
-    """The client's stdin and terminal sizes to the container's shim, until both end."""
-    try:
-        reader, writer = await asyncio.open_unix_connection(attach_name(container_id))
-    except OSError:
-        return  # the container is gone (or has no attach socket): nothing to feed
+    """The client's stdin and terminal sizes to the container's shim, until both end. What
+    the container does not take (``take_*`` false, or no attach socket) is read and dropped,
+    so the client is never held back."""
+    stdin_, resize_ = (stdin if take_stdin else None), (resize if take_sizes else None)
+    writer = None
+    if stdin_ is not None or resize_ is not None:
+        with contextlib.suppress(OSError):  # else the container is gone, or has no socket
+            _, writer = await asyncio.open_unix_connection(attach_name(container_id))
+    if writer is None:
+        stdin_ = resize_ = None
     lock = asyncio.Lock()
 
     async def send(data: bytes) -> None:
+        assert writer is not None
         async with lock:
             writer.write(data)
             await writer.drain()
 
     try:
         async with asyncio.TaskGroup() as tg:
-            if stdin is not None:
-                tg.create_task(_pump(stdin, send))
-            if resize is not None:
-                tg.create_task(_sizes(resize, send))
+            if stdin_ is not None:
+                tg.create_task(_pump(stdin_, send))
+            elif stdin is not None:
+                tg.create_task(_discard(stdin))
+            if resize_ is not None:
+                tg.create_task(_sizes(resize_, send))
+            elif resize is not None:
+                tg.create_task(_discard(resize))
     except* (ConnectionError, BrokenPipeError):
         pass  # the shim went away with the container
     finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        del reader
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+async def _discard(source: AsyncIterator[object]) -> None:
+    async for _ in source:
+        pass
 
 
 async def _pump(source: AsyncIterator[bytes], send: Callable[[bytes], Awaitable[None]]) -> None:

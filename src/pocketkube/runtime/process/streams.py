@@ -128,13 +128,18 @@ class ProcessStreams:
     ) -> None:
         record = self.running(container_id)
         config = record.config
-        stdin = stdin if config.stdin else None
-        resize = resize if config.tty else None
         async with asyncio.TaskGroup() as tg:
             feeder = None
             if stdin is not None or resize is not None:
+                # What the container cannot take is read and dropped: the client is not held.
                 feeder = tg.create_task(
-                    attaching.feed_stdin(container_id, stdin=stdin, resize=resize)
+                    attaching.feed_stdin(
+                        container_id,
+                        stdin=stdin,
+                        resize=resize,
+                        take_stdin=config.stdin,
+                        take_sizes=config.tty,
+                    )
                 )
             await attaching.follow_output(
                 record.log_path,
