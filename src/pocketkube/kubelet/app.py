@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,8 +314,9 @@ def _cgroup_dirs(runtime: ProcessRuntime, container_id: str) -> list[str]:
 
 
 def _serving_names(options: KubeletOptions) -> tuple[list[str], list[str]]:
-    """The serving certificate's SANs: the node IP, the hostname and the node's name."""
-    return [options.node_ip], [socket.gethostname().lower(), options.node_name]
+    """The serving certificate's SANs: the Node's addresses (its InternalIP and its Hostname,
+    which is the node's name), as upstream's kubelet asks for them."""
+    return [options.node_ip], [options.node_name.lower()]
 
 
 def _serving_files(options: KubeletOptions, kubeconfig_ca: bytes | None) -> TLSFiles:

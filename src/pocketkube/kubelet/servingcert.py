@@ -154,7 +154,11 @@ def serving_csr(key_pem: bytes, node_name: str, ips: Sequence[str], names: Seque
     spki = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    name = digested_name(spki, NODE_USER_PREFIX + node_name, [NODES_GROUP], SERVING_USAGES)
+    # The SANs are part of the digest: a request for other addresses is another request.
+    sans = sorted({*names, *ips})
+    name = digested_name(
+        spki, NODE_USER_PREFIX + node_name, [NODES_GROUP], [*SERVING_USAGES, *sans]
+    )
     name = "kubelet-serving-" + name.removeprefix("node-csr-")
     obj = csr_object(name, request.public_bytes(serialization.Encoding.PEM), SERVING_USAGES)
     obj["spec"]["signerName"] = KUBELET_SERVING_SIGNER
