@@ -9,7 +9,7 @@ from typing import Any
 
 from pocketkube.runtime import cri
 from pocketkube.runtime.streaming import status
-from pocketkube.runtime.streaming.provider import ExitCode, Output, Provider, TerminalSize
+from pocketkube.runtime.streaming.provider import Output, Provider, TerminalSize
 
 
 async def _drain(queue: asyncio.Queue[Any]) -> AsyncIterator[Any]:
@@ -53,8 +53,6 @@ async def run(
                 tty=request.tty,
                 resize=resize,
             )
-    except (ExitCode, cri.RuntimeError_) as e:
-        return status.from_exception(e)
-    except Exception as e:  # e.g. the client went away while output was written
+    except Exception as e:  # ExitCode, cri.RuntimeError_, or the client gone mid-write
         return status.from_exception(e)
     return status.success()
