@@ -148,7 +148,7 @@ async def test_missing_container_and_runtime_refusal(kubelet: Kubelet, tmp_path:
         headers = {"Connection": "Upgrade", "Upgrade": "websocket"}
         async with session.post(url, ssl=kubelet.context, headers=headers) as response:
             assert response.status == 404
-            assert await response.text() == 'container not found ("c")\n'
+            assert await response.text() == 'container not found ("c")'
         async with session.get(
             kubelet.url + "/containerLogs/default/pod/c", ssl=kubelet.context
         ) as response:

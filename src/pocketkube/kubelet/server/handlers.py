@@ -41,7 +41,7 @@ class Host:
 
 
 def text_error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=message + "\n", content_type="text/plain")
+    return web.Response(status=status, text=message, content_type="text/plain")
 
 
 def _pod(host: Host, namespace: str, name: str) -> Obj | None:

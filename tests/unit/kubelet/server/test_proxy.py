@@ -97,4 +97,4 @@ async def test_backend_refusal_is_relayed(setup: Setup) -> None:
         # the connection stays HTTP: a plain request without upgrade is refused as upstream
         async with session.get(url, ssl=setup.context()) as response:
             assert response.status == 400
-            assert await response.text() == "Upgrade request required\n"
+            assert await response.text() == "Upgrade request required"

@@ -163,8 +163,8 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
 
 
 async def test_anonymous_is_unauthorized(setup: Setup) -> None:
-    assert await setup.get("/healthz", cert=False) == (401, "Unauthorized\n")
-    assert await setup.get("/containerLogs/ns/p/c", cert=False) == (401, "Unauthorized\n")
+    assert await setup.get("/healthz", cert=False) == (401, "Unauthorized")
+    assert await setup.get("/containerLogs/ns/p/c", cert=False) == (401, "Unauthorized")
 
 
 async def test_healthz_pods_metrics(setup: Setup) -> None:
@@ -182,10 +182,10 @@ async def test_container_logs(setup: Setup) -> None:
         200,
         "2026-01-01T00:00:01Z hello\n",
     )
-    assert await setup.get("/containerLogs/ns/nope/c") == (404, 'pod "nope" does not exist\n')
+    assert await setup.get("/containerLogs/ns/nope/c") == (404, 'pod "nope" does not exist')
     assert await setup.get("/containerLogs/ns/p/x") == (
         404,
-        'container "x" not found in pod "p"\n',
+        'container "x" not found in pod "p"',
     )
     assert (await setup.get("/containerLogs/ns/p/c?tailLines=-1"))[0] == 400
 
@@ -237,13 +237,13 @@ async def test_exec_attach_port_forward_proxy_the_runtime_url(setup: Setup) -> N
 
 
 async def test_streaming_errors(setup: Setup) -> None:
-    assert await setup.get("/exec/ns/nope/c?command=ls&output=1") == (404, "pod does not exist\n")
+    assert await setup.get("/exec/ns/nope/c?command=ls&output=1") == (404, "pod does not exist")
     assert await setup.get("/exec/ns/p/x?command=ls&output=1") == (
         404,
-        'container not found ("x")\n',
+        'container not found ("x")',
     )
     assert (await setup.get("/exec/ns/p/c?command=ls"))[0] == 400
-    assert await setup.get("/portForward/ns/p/other-uid") == (404, "pod not found\n")
+    assert await setup.get("/portForward/ns/p/other-uid") == (404, "pod not found")
     assert (await setup.get("/portForward/ns/p?port=http"))[0] == 400
     assert setup.proxied == []
 
@@ -273,7 +273,7 @@ async def test_webhook_authorization(tmp_path: Path) -> None:
         assert status == 403
         assert body == (
             "Forbidden (user=kube-apiserver-kubelet-client, verb=create, resource=nodes, "
-            "subresource=proxy)\n"
+            "subresource=proxy)"
         )
 
 
