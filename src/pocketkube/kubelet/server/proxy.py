@@ -62,14 +62,35 @@ def parse_head(head: bytes) -> tuple[int, str, list[tuple[str, str]]]:
 
 
 class _Feed:
-    """What aiohttp's protocol feeds the bytes after the 101 into (its ``set_parser`` hook)."""
+    """What aiohttp's protocol feeds the bytes after the 101 into (its ``set_parser`` hook);
+    reading from the client pauses while too much waits for the backend."""
 
-    def __init__(self) -> None:
+    HIGH, LOW = 64, 8
+
+    def __init__(self, transport: asyncio.BaseTransport) -> None:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._transport = transport
+        self._paused = False
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         self.queue.put_nowait(bytes(data))
+        transport = self._transport
+        if self.queue.qsize() > self.HIGH and not self._paused:
+            self._paused = isinstance(transport, asyncio.ReadTransport)
+            if isinstance(transport, asyncio.ReadTransport):
+                transport.pause_reading()
         return False, b""
+
+    async def get(self) -> bytes:
+        data = await self.queue.get()
+        if self._paused and self.queue.qsize() < self.LOW:
+            self._paused = False
+            if (
+                isinstance(self._transport, asyncio.ReadTransport)
+                and not self._transport.is_closing()
+            ):
+                self._transport.resume_reading()
+        return data
 
     def feed_eof(self) -> None:
         self.queue.put_nowait(b"")
@@ -116,7 +137,7 @@ async def upgrade_proxy(request: web.Request, url: str) -> web.StreamResponse:
     if transport is None:
         writer.close()
         return _Upgraded()
-    feed = _Feed()
+    feed = _Feed(transport)
     transport.write(head)
     request.protocol.set_parser(feed)  # type: ignore[arg-type]
     try:
@@ -142,7 +163,7 @@ async def _error_body(reader: asyncio.StreamReader, headers: Sequence[tuple[str,
 async def _to_backend(
     feed: _Feed, writer: asyncio.StreamWriter, transport: asyncio.BaseTransport
 ) -> None:
-    while data := await feed.queue.get():
+    while data := await feed.get():
         writer.write(data)
         await writer.drain()
     if transport.is_closing():  # the client is gone: so is the stream

@@ -98,3 +98,17 @@ async def test_backend_refusal_is_relayed(setup: Setup) -> None:
         async with session.get(url, ssl=setup.context()) as response:
             assert response.status == 400
             assert await response.text() == "Upgrade request required"
+
+
+async def test_a_large_upload_and_download_pass_whole(setup: Setup) -> None:
+    url = setup.url.replace("https", "wss") + "/exec/ns/p/c?command=cat&input=1&output=1"
+    chunk = bytes(range(256)) * 1024  # 256 KiB a message
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, ssl=setup.context(), protocols=("v5.channel.k8s.io",)) as ws,
+    ):
+        for _ in range(20):
+            await ws.send_bytes(b"\x00" + chunk)
+        for _ in range(20):
+            message = await ws.receive()
+            assert message.data == b"\x01\x00" + chunk + b"/exec/tok"
