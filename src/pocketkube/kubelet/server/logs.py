@@ -21,7 +21,8 @@ from typing import BinaryIO
 from pocketkube.runtime.process.logs import LogRecord, parse_record
 from pocketkube.runtime.process.shimlog import rotated_files
 
-READ_SIZE = 65536
+READ_SIZE = 1 << 20
+HISTORY_READ = 1 << 20
 POLL_MIN, POLL_MAX = 0.01, 0.2
 
 
@@ -117,6 +118,24 @@ class _Formatter:
     def done(self) -> bool:
         return self._left is not None and self._left <= 0
 
+    def format_block(self, block: bytes) -> bytes:
+        """Complete records (newline-separated) → output; the common case (no since, no
+        timestamps, no limit) without building a record per line."""
+        options = self._options
+        if options.since is not None or options.timestamps or self._left is not None:
+            return b"".join(self.format(r) for r in _records(block))
+        out: list[bytes] = []
+        for line in block.split(b"\n"):
+            parts = line.split(b" ", 3)
+            if len(parts) < 3 or parts[1] not in (b"stdout", b"stderr"):
+                continue
+            content = parts[3] if len(parts) == 4 else b""
+            if parts[2] == b"F":
+                out.append(content + b"\n")
+            elif parts[2] == b"P":
+                out.append(content)
+        return b"".join(out)
+
     def format(self, record: LogRecord) -> bytes:
         options = self._options
         if options.since is not None:
@@ -152,30 +171,41 @@ async def read_logs(
     """The log's bytes as chunks; with ``follow``, until ``running()`` says the container exited
     and everything it wrote was read."""
     formatter = _Formatter(options)
-    files = log_files(path)
-    # Everything written so far (tail needs it all before the first byte).
-    handle = None
-    history: deque[LogRecord] | list[LogRecord] = (
-        deque(maxlen=options.tail_lines) if options.tail_lines is not None else []
+    # Everything written so far, a chunk at a time (only tail keeps records: its last N).
+    handle: BinaryIO | None = None
+    tail: deque[LogRecord] | None = (
+        deque(maxlen=options.tail_lines) if options.tail_lines is not None else None
     )
     pending = b""
-    for name in files:
-        try:
-            f = await asyncio.to_thread(_open, name)
-        except FileNotFoundError:
-            continue
-        data = await asyncio.to_thread(f.read)
-        if name == path:
-            handle = f
-        else:
-            f.close()
-        complete, _, pending = (pending + data).rpartition(b"\n")
-        if name != path and pending:  # a rotated file ends its last record
-            complete, pending = complete + b"\n" + pending, b""
-        history.extend(_records(complete))
     try:
-        chunk = b"".join(formatter.format(r) for r in history)
-        if chunk:
+        for name in log_files(path):
+            live = name == path
+            try:
+                f = await asyncio.to_thread(_open, name)
+            except FileNotFoundError:
+                continue
+            if live:
+                handle = f
+            try:
+                while data := await asyncio.to_thread(f.read, HISTORY_READ):
+                    complete, _, pending = (pending + data).rpartition(b"\n")
+                    if tail is not None:
+                        tail.extend(_records(complete))
+                        continue
+                    if chunk := formatter.format_block(complete):
+                        yield chunk
+                    if formatter.done:
+                        return
+            finally:
+                if not live:
+                    f.close()
+            if not live and pending:  # a rotated file ends its last record
+                records, pending = _records(pending), b""
+                if tail is not None:
+                    tail.extend(records)
+                elif chunk := b"".join(formatter.format(r) for r in records):
+                    yield chunk
+        if tail is not None and (chunk := b"".join(formatter.format(r) for r in tail)):
             yield chunk
         if not options.follow or formatter.done:
             return
@@ -186,8 +216,7 @@ async def read_logs(
                 data = await asyncio.to_thread(handle.read, READ_SIZE)
             if data:
                 complete, _, pending = (pending + data).rpartition(b"\n")
-                chunk = b"".join(formatter.format(r) for r in _records(complete))
-                if chunk:
+                if chunk := formatter.format_block(complete):
                     yield chunk
                 delay = POLL_MIN
                 continue

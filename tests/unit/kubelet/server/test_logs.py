@@ -114,3 +114,24 @@ async def test_follow_until_exit_and_across_rotation(tmp_path: Path) -> None:
     state["running"] = False
     await asyncio.wait_for(task, 5)
     assert b"".join(chunks) == b"a\nb\nc\nd\n"
+
+
+async def test_a_large_log_streams_in_chunks(tmp_path: Path) -> None:
+    log = tmp_path / "0.log"
+    line = "x" * 99
+    with log.open("w") as f:
+        for i in range(60_000):
+            f.write(record("01", f"{i:06d}{line}"))
+    chunks = []
+    async for chunk in read_logs(str(log), LogOptions(), running=lambda: _false()):
+        chunks.append(chunk)
+    assert len(chunks) > 1  # not one buffer of everything
+    data = b"".join(chunks)
+    assert data.count(b"\n") == 60_000
+    assert data.startswith(b"000000x")
+    last = await collect(log, LogOptions(tail_lines=2))
+    assert last == f"059998{line}\n059999{line}\n".encode()
+
+
+async def _false() -> bool:
+    return False
