@@ -39,8 +39,15 @@ from pocketkube.apiserver.errors import status_middleware, status_response
 from pocketkube.apiserver.handlers import ResourceHandler
 from pocketkube.apiserver.identity import ANONYMOUS, USER
 from pocketkube.apiserver.kubeconfig import write_kubeconfig
+from pocketkube.apiserver.kubeletclient import (
+    CLIENT_CN,
+    CLIENT_GROUPS,
+    KUBELET_CLIENT,
+    KubeletClient,
+    client_ssl_context,
+)
 from pocketkube.apiserver.openapi import add_openapi_routes
-from pocketkube.apiserver.pki import PKI, ensure_pki, server_ssl_context
+from pocketkube.apiserver.pki import PKI, ensure_pki, issue_client_cert, server_ssl_context
 from pocketkube.apiserver.registry import ResourceInfo, ResourceRegistry
 from pocketkube.apiserver.resources import Catalog, Resource
 from pocketkube.apiserver.resources_builtin import builtin_catalog
@@ -92,6 +99,7 @@ class APIServer:
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self.pki: PKI | None = None
+        self._kubelet_client: KubeletClient | None = None
         self.port = config.port
         self.authenticators = AuthenticatorChain([client_certificate])
         self.authenticators.authenticators += authapis.install(
@@ -117,6 +125,19 @@ class APIServer:
             client_max_size=4 * 1024 * 1024,
         )
         self._routes(app)
+        kubelet_cert, kubelet_key = await asyncio.to_thread(
+            issue_client_cert,
+            self.pki,
+            "apiserver-kubelet-client",
+            cn=CLIENT_CN,
+            groups=CLIENT_GROUPS,
+        )
+        self._kubelet_client = KubeletClient(
+            client_ssl_context(
+                ca_file=self.pki.ca_cert, cert_file=kubelet_cert, key_file=kubelet_key
+            )
+        )
+        app[KUBELET_CLIENT] = self._kubelet_client
         # handler_cancellation: a watch whose client went away must end, not wait for events.
         # keepalive_timeout: aiohttp's timer runs from the connection's start (and from each
         # response's end) and closes the connection if no complete request header came by then;
@@ -169,6 +190,8 @@ class APIServer:
         await self.hub.close()
         if runner is not None:
             await runner.cleanup()
+        if self._kubelet_client is not None:
+            await self._kubelet_client.close()
 
     # -- setup ---------------------------------------------------------------------------------
     def _served(self) -> list[Resource]:

@@ -8,7 +8,9 @@
 - ``pods/eviction``: a delete that respects PodDisruptionBudgets (``kubectl drain``);
 - ``pods/ephemeralcontainers``: debugging containers added to a running pod (``kubectl debug``);
 - ``namespaces/finalize``: how a terminating namespace's ``spec.finalizers`` are taken off;
-- ``certificatesigningrequests/approval``: approving or denying a certificate request.
+- ``certificatesigningrequests/approval``: approving or denying a certificate request;
+- ``pods/log``, ``exec``, ``attach``, ``portforward``: checked, then proxied to the pod's kubelet
+  (``podconnect``).
 
 Importing this package registers each handler in :mod:`pocketkube.apiserver.extensions`.
 """
@@ -21,10 +23,20 @@ from pocketkube.apiserver.subresources import (
     ephemeralcontainers,
     eviction,
     finalize,
+    podconnect,
     scale,
 )
 
-__all__ = ["approval", "binding", "ephemeralcontainers", "eviction", "finalize", "install", "scale"]
+__all__ = [
+    "approval",
+    "binding",
+    "ephemeralcontainers",
+    "eviction",
+    "finalize",
+    "install",
+    "podconnect",
+    "scale",
+]
 
 
 def install() -> None:
@@ -35,6 +47,7 @@ def install() -> None:
     ephemeralcontainers.install()
     finalize.install()
     approval.install()
+    podconnect.install()
 
 
 install()
