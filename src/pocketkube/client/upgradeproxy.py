@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
@@ -47,6 +48,11 @@ HOP_BY_HOP = frozenset(
 )
 # The client's credentials are for the API server, not for the backend.
 _NOT_FORWARDED = frozenset({"host", "authorization", "cookie", "impersonate-user"})
+
+
+# What a backend's refusal becomes when the caller wants its own error (code, first bytes).
+ResponseChecker = Callable[[int, bytes], Exception]
+ERROR_BODY_LIMIT = 4096
 
 
 class ProxyError(Exception):
@@ -95,13 +101,16 @@ async def proxy(
     *,
     session: aiohttp.ClientSession,
     ssl_context: ssl.SSLContext | None = None,
+    check: ResponseChecker | None = None,
 ) -> web.StreamResponse:
     """Send ``request`` to ``url`` and relay the answer (upgrades included); raises
-    :class:`ProxyError` when the backend cannot be reached."""
+    :class:`ProxyError` when the backend cannot be reached. ``check`` (plain requests only, as
+    upstream's ``ResponseChecker``) turns a backend's non-2xx answer into an exception instead
+    of relaying it."""
     target = URL(url)
     if is_upgrade(request):
         return await proxy_upgrade(request, target, ssl_context=ssl_context)
-    return await proxy_plain(request, target, session=session, ssl_context=ssl_context)
+    return await proxy_plain(request, target, session=session, ssl_context=ssl_context, check=check)
 
 
 async def proxy_plain(
@@ -110,6 +119,7 @@ async def proxy_plain(
     *,
     session: aiohttp.ClientSession,
     ssl_context: ssl.SSLContext | None = None,
+    check: ResponseChecker | None = None,
 ) -> web.StreamResponse:
     headers = CIMultiDict((n, v) for n, v in _forwarded(request) if n.lower() not in HOP_BY_HOP)
     data = request.content if request.can_read_body else None
@@ -126,6 +136,12 @@ async def proxy_plain(
     except (aiohttp.ClientError, OSError) as err:
         raise ProxyError(str(err)) from err
     async with backend:
+        if check is not None and not 200 <= backend.status <= 206:
+            try:
+                body = await backend.content.read(ERROR_BODY_LIMIT)
+            except (aiohttp.ClientError, OSError) as err:
+                raise ProxyError(str(err)) from err
+            raise check(backend.status, body)
         response = web.StreamResponse(status=backend.status, reason=backend.reason)
         for name, value in backend.headers.items():
             if name.lower() not in HOP_BY_HOP:

@@ -41,6 +41,9 @@ async def kubelet(apiserver: APIServer) -> AsyncIterator[FakeKubelet]:
 
     async def logs(request: web.Request) -> web.StreamResponse:
         fake.seen.append((request.method, request.path_qs, _cn(request)))
+        if request.query.get("previous"):
+            text = f'previous terminated container "{request.match_info["c"]}" in pod "p" not found'
+            return web.Response(status=400, text=text)
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
         for line in (b"one\n", b"two\n"):
@@ -198,3 +201,9 @@ async def test_unreachable_kubelet_is_a_status(cluster: Client, kubelet: FakeKub
     code, body = await cluster.request("GET", f"{BASE}/p/log?container=a")
     assert code == 500
     assert body["kind"] == "Status"
+
+
+async def test_a_kubelet_refusing_a_log_is_a_status(cluster: Client) -> None:
+    code, body = await cluster.request("GET", f"{BASE}/p/log?container=a&previous=true")
+    assert (code, body["reason"]) == (400, "BadRequest")
+    assert body["message"] == 'previous terminated container "a" in pod "p" not found'

@@ -27,7 +27,7 @@ from pocketkube.apiserver.extensions import SpecialRequest
 from pocketkube.apiserver.kubeletclient import KUBELET_CLIENT
 from pocketkube.apiserver.resources import Resource
 from pocketkube.apiserver.resources_builtin import BUILTIN_RESOURCES
-from pocketkube.client.upgradeproxy import ProxyError, proxy
+from pocketkube.client.upgradeproxy import ProxyError, ResponseChecker, proxy
 
 NODES: Resource = next(r for r in BUILTIN_RESOURCES if r.gvr == ("", "v1", "nodes"))
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
@@ -145,14 +145,35 @@ async def _pod_and_node(special: SpecialRequest) -> tuple[dict[str, Any], dict[s
     return pod, await nodes.get("", node_name)
 
 
+def log_error(code: int, body: bytes) -> Exception:
+    """Upstream's ``GenericHttpResponseChecker`` for ``pods/log``: the kubelet's text becomes
+    the Status message (``kubectl logs`` prints it)."""
+    text = body.decode(errors="replace")
+    if code == 400:
+        return StatusError(status.bad_request(text))
+    if code == 500:
+        return StatusError(status.internal_error(text))
+    reason = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound"}.get(code, "")
+    return StatusError(status.make_status(code=code, reason=reason, message=text))
+
+
 async def _to_kubelet(
-    special: SpecialRequest, node: Mapping[str, Any], path: str, query: Sequence[tuple[str, str]]
+    special: SpecialRequest,
+    node: Mapping[str, Any],
+    path: str,
+    query: Sequence[tuple[str, str]],
+    *,
+    check: ResponseChecker | None = None,
 ) -> web.StreamResponse:
     client = special.request.app[KUBELET_CLIENT]
     url = client.url(node, path, query)
     try:
         return await proxy(
-            special.request, url, session=client.session, ssl_context=client.ssl_context
+            special.request,
+            url,
+            session=client.session,
+            ssl_context=client.ssl_context,
+            check=check,
         )
     except ProxyError as err:
         raise StatusError(status.internal_error(str(err))) from None
@@ -169,7 +190,7 @@ async def pod_log(special: SpecialRequest) -> web.StreamResponse:
         return web.Response(status=200, content_type="text/plain", body=b"")
     meta = pod["metadata"]
     path = f"/containerLogs/{meta['namespace']}/{meta['name']}/{container}"
-    return await _to_kubelet(special, node, path, params)
+    return await _to_kubelet(special, node, path, params, check=log_error)
 
 
 def _no_host(pod: Mapping[str, Any]) -> StatusError:
