@@ -234,6 +234,16 @@ def test_logs_previous_after_a_restart(node_cluster: Cluster) -> None:
             assert time.monotonic() < deadline, current
             time.sleep(0.2)
 
+        # no previous instance: the kubelet's words, relayed by the API server as a Status
+        ns.apply(SLEEPER)
+        running(ns, "sleeper")
+        failed = kc(ns, "logs", "sleeper", "-c", "main", "--previous", check=False)
+        assert failed.returncode == 1
+        assert (
+            'Error from server (BadRequest): previous terminated container "main" in pod '
+            '"sleeper" not found' in failed.stderr
+        ), failed.stderr
+
 
 # -- exec -----------------------------------------------------------------------------------------
 
