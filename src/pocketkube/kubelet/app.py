@@ -300,6 +300,7 @@ async def run_kubelet(*, kubeconfig: Path, options: KubeletOptions) -> None:
                     task.cancel()
         finally:
             await server.close()
+            await runtime.aclose()  # its streaming server and open sessions
         with contextlib.suppress(Exception):
             await recorder.flush()
 
