@@ -226,7 +226,7 @@ async def proxy_upgrade(
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         code, reason, headers = parse_head(head[:-4])
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as err:
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as err:
         writer.close()
         raise ProxyError(f"error reading the backend's answer: {err}") from err
     except ProxyError:
@@ -238,6 +238,7 @@ async def proxy_upgrade(
         finally:
             writer.close()
         kept = CIMultiDict((n, v) for n, v in headers if n.lower() not in HOP_BY_HOP)
+        kept.popall("Content-Length", None)  # the body as read sets it
         return web.Response(status=code, reason=reason or None, headers=kept, body=body)
     transport = request.transport
     if transport is None:
