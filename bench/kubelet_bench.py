@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,10 +164,11 @@ async def measure(kubeconfig: Path, pods: int, host_network: bool) -> dict[str, 
         }
 
 
-def run(pods: int, host_network: bool) -> None:
-    base = Path(tempfile.mkdtemp(prefix="pk-kubelet-bench-"))
+@contextlib.contextmanager
+def node_server(base: Path) -> Iterator[tuple[Path, Path, int]]:
+    """A ``pocketkube server`` (with its node) in ``base``, up and its node Ready:
+    ``(data_dir, admin kubeconfig, server pid)``; stopped and its pods torn down afterwards."""
     data_dir = base / "data"
-    port = free_port()
     with open(base / "server.log", "wb") as log:
         server = subprocess.Popen(
             [
@@ -177,7 +179,7 @@ def run(pods: int, host_network: bool) -> None:
                 "--data-dir",
                 str(data_dir),
                 "--port",
-                str(port),
+                str(free_port()),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -188,7 +190,20 @@ def run(pods: int, host_network: bool) -> None:
         while not kubeconfig.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         asyncio.run(node_ready(kubeconfig))
-        procs = components(data_dir, server.pid)
+        yield data_dir, kubeconfig, server.pid
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        teardown_node(data_dir / "kubelet")
+
+
+def run(pods: int, host_network: bool) -> None:
+    base = Path(tempfile.mkdtemp(prefix="pk-kubelet-bench-"))
+    with node_server(base) as (data_dir, kubeconfig, server_pid):
+        procs = components(data_dir, server_pid)
         cpu_before = {name: cpu_seconds(pid) for name, pid in procs.items()}
         figures = asyncio.run(measure(kubeconfig, pods, host_network))
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in procs.items()}
@@ -212,13 +227,6 @@ def run(pods: int, host_network: bool) -> None:
             + ", ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items()),
             flush=True,
         )
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        teardown_node(data_dir / "kubelet")
 
 
 def main() -> None:

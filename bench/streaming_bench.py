@@ -24,10 +24,8 @@ of reading the same bytes:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -39,8 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.kubelet_bench import free_port, node_ready
-from pocketkube.runtime.process.teardown import teardown_node
+from bench.kubelet_bench import free_port, node_server
 
 NAMESPACE = "bench"
 CHUNK = 1 << 20
@@ -263,29 +260,7 @@ def measure_logs(kubectl: Kubectl, mb: int, trigger: Path, data_dir: Path) -> li
 
 def run(mb: int) -> None:
     base = Path(tempfile.mkdtemp(prefix="pk-streaming-bench-"))
-    data_dir = base / "data"
-    port = free_port()
-    with open(base / "server.log", "wb") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pocketkube.cli",
-                "server",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        kubeconfig = data_dir / "admin.kubeconfig"
-        deadline = time.monotonic() + 30
-        while not kubeconfig.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        asyncio.run(node_ready(kubeconfig))
+    with node_server(base) as (data_dir, kubeconfig, _):
         kubectl = Kubectl(kubeconfig, base / "kubectl-cache")
         subprocess.run([*kubectl.base, "create", "namespace", NAMESPACE], capture_output=True)
         trigger = base / "go"
@@ -297,13 +272,6 @@ def run(mb: int) -> None:
         print("|---|---:|---:|---:|---:|")
         for line in rows:
             print(line, flush=True)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        teardown_node(data_dir / "kubelet")
 
 
 def main() -> None:
