@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from pocketkube.cli.controllermanager import controller_manager
 from pocketkube.storage.factory import EtcdTLS
 
 DEFAULT_DATA_DIR = Path.home() / ".pocketkube"
@@ -185,62 +186,6 @@ def scheduler(kubeconfig: Path | None, config_path: Path | None) -> None:
         raise click.UsageError(str(err)) from None
     except KeyboardInterrupt:
         pass
-
-
-@main.command("controller-manager")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    required=True,
-    help="The kubeconfig with the controller manager's identity.",
-)
-@click.option(
-    "--controllers",
-    default="*",
-    show_default=True,
-    help="Controllers to run: names, '*' for those on by default, '-name' to turn one off "
-    "(bootstrapsigner and tokencleaner are off by default).",
-)
-@click.option(
-    "--cluster-signing-cert-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="The CA certificate csrsigning issues certificates with (PEM).",
-)
-@click.option(
-    "--cluster-signing-key-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="The CA's private key (PEM).",
-)
-@click.option(
-    "--cluster-signing-duration",
-    default="8760h",
-    show_default=True,
-    help="The longest lifetime of an issued certificate (a Go duration).",
-)
-def controller_manager(
-    kubeconfig: Path,
-    controllers: str,
-    cluster_signing_cert_file: Path | None,
-    cluster_signing_key_file: Path | None,
-    cluster_signing_duration: str,
-) -> None:
-    """Run kube-controller-manager's controllers against an API server."""
-    from pocketkube.controllers import manager
-    from pocketkube.controllers.app import run_controller_manager
-
-    try:
-        options = manager.Options(
-            controllers=manager.parse_controllers(controllers),
-            cluster_signing_cert_file=cluster_signing_cert_file,
-            cluster_signing_key_file=cluster_signing_key_file,
-            cluster_signing_duration=manager.parse_duration(cluster_signing_duration),
-        )
-    except manager.ConfigError as err:
-        raise click.UsageError(str(err)) from None
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_controller_manager(kubeconfig=kubeconfig, options=options))
 
 
 @main.command()
@@ -477,3 +422,6 @@ def agent(
 def apiserver(**kwargs: Any) -> None:
     """Run the API server (with its datastore) alone."""
     _run(**kwargs)
+
+
+main.add_command(controller_manager)

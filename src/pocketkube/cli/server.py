@@ -203,6 +203,10 @@ async def _components(options: ServerOptions, apiserver: APIServer) -> list[Comp
             str(pki.ca_cert),
             "--cluster-signing-key-file",
             str(pki.ca_key),
+            "--root-ca-file",
+            str(pki.ca_cert),
+            # One controller manager per server: nothing to elect, and a restart starts at once.
+            "--leader-elect=false",
         ]
         components.append(ComponentProcess(name="controller-manager", args=args))
     if options.kubelet:

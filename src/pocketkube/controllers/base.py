@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
-from pocketkube.client.rest import Obj, Params
+from pocketkube.client.rest import Obj, Params, PatchType
 from pocketkube.client.store import key_of
 from pocketkube.client.workqueue import ShutDown, WorkQueue
 
@@ -33,6 +33,10 @@ class ApiClient(Protocol):
     async def create(self, path: str, obj: Obj, *, params: Params | None = None) -> Obj: ...
 
     async def update(self, path: str, obj: Obj, *, params: Params | None = None) -> Obj: ...
+
+    async def patch(
+        self, path: str, patch: Obj, *, patch_type: PatchType = ..., params: Params | None = None
+    ) -> Obj: ...
 
     async def delete(
         self, path: str, *, body: Obj | None = None, params: Params | None = None

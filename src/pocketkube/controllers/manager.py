@@ -16,47 +16,25 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 from pocketkube.api import bootstraptoken as bt
 from pocketkube.client import resources
-from pocketkube.client.clock import Clock
 from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
-from pocketkube.controllers.base import ApiClient, Controller
+from pocketkube.controllers.base import Controller
 from pocketkube.controllers.bootstrap import SECRETS_FIELD_SELECTOR
 from pocketkube.controllers.bootstrap.signer import BootstrapSigner
 from pocketkube.controllers.bootstrap.tokencleaner import TokenCleaner
 from pocketkube.controllers.certificates.approver import CSRApprovingController
 from pocketkube.controllers.certificates.authority import FileCA
-from pocketkube.controllers.certificates.signer import DEFAULT_DURATION, CSRSigningController
-from pocketkube.controllers.informers import SharedInformers
+from pocketkube.controllers.certificates.signer import CSRSigningController
+from pocketkube.controllers.context import ConfigError, Context, Options
+
+__all__ = ["REGISTRY", "ConfigError", "Context", "Options", "build", "run"]
 
 log = logging.getLogger(__name__)
 
 
-class ConfigError(ValueError):
-    """A bad flag: the command reports it as a usage error."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Options:
-    controllers: tuple[str, ...] = ("*",)
-    cluster_signing_cert_file: Path | None = None
-    cluster_signing_key_file: Path | None = None
-    cluster_signing_duration: dt.timedelta = DEFAULT_DURATION
-
-
-@dataclass(frozen=True, kw_only=True)
-class Context:
-    """What a controller is built from."""
-
-    client: ApiClient
-    informers: SharedInformers
-    options: Options
-    clock: Clock | None = None
-
-
+# A controller module's ``build(ctx)``: the controller, or None when it declines to run.
 Factory = Callable[[Context], Controller | None]
 
 
@@ -174,8 +152,10 @@ def build(ctx: Context) -> list[Controller]:
 
 
 async def run(ctx: Context, controllers: Sequence[Controller]) -> None:
-    """Run the shared informers and the controllers until cancelled."""
+    """Run the shared informers, the event recorders and the controllers until cancelled."""
     async with asyncio.TaskGroup() as group:
         group.create_task(ctx.informers.run())
+        for recorder in ctx.recorders.values():
+            group.create_task(recorder.run())
         for controller in controllers:
             group.create_task(controller.run())

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from pocketkube.client.informer import Informer
 from pocketkube.client.resources import Resource
-from pocketkube.client.rest import ApiError, Obj, Params, WatchEvent
+from pocketkube.client.rest import ApiError, Obj, Params, PatchType, WatchEvent
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -61,6 +61,16 @@ class FakeClient:
 
     async def update(self, path: str, obj: Obj, *, params: Params | None = None) -> Obj:
         return self._answer("PUT", path, obj)
+
+    async def patch(
+        self,
+        path: str,
+        patch: Obj,
+        *,
+        patch_type: PatchType = "merge",
+        params: Params | None = None,
+    ) -> Obj:
+        return self._answer("PATCH", path, patch)
 
     async def delete(
         self, path: str, *, body: Obj | None = None, params: Params | None = None

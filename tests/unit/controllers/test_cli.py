@@ -53,7 +53,7 @@ async def test_server_runs_the_controller_manager_with_the_cluster_ca(
     (child,) = children
     assert child.name == "controller-manager"
     assert made[0]["user"] == "system:kube-controller-manager"
-    assert child.argv[-9:] == [
+    assert child.argv[-12:] == [
         "controller-manager",
         "--kubeconfig",
         str(tmp_path / "controller-manager.kubeconfig"),
@@ -63,4 +63,40 @@ async def test_server_runs_the_controller_manager_with_the_cluster_ca(
         str(tmp_path / "ca.crt"),
         "--cluster-signing-key-file",
         str(tmp_path / "ca.key"),
+        "--root-ca-file",
+        str(tmp_path / "ca.crt"),
+        "--leader-elect=false",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], {"leader_elect": True, "node_monitor_grace_period": 50.0}),
+        (["--leader-elect=false"], {"leader_elect": False}),
+        (["--leader-elect"], {"leader_elect": True}),
+        (["--node-monitor-grace-period", "1m30s"], {"node_monitor_grace_period": 90.0}),
+        (["--concurrent-gc-syncs", "3"], {"concurrent_gc_syncs": 3}),
+        (
+            ["--allocate-node-cidrs=true", "--cluster-cidr", "10.42.0.0/16"],
+            {"allocate_node_cidrs": True, "cluster_cidr": "10.42.0.0/16"},
+        ),
+    ],
+)
+def test_flags_become_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], expected: dict[str, Any]
+) -> None:
+    seen: list[Any] = []
+
+    async def fake_run(*, kubeconfig: Path, options: Any) -> None:
+        seen.append(options)
+
+    monkeypatch.setattr("pocketkube.controllers.app.run_controller_manager", fake_run)
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("{}")
+    result = CliRunner().invoke(
+        main, ["controller-manager", "--kubeconfig", str(kubeconfig), *args]
+    )
+    assert result.exit_code == 0, result.output
+    for name, value in expected.items():
+        assert getattr(seen[0], name) == value
