@@ -8,6 +8,7 @@ upstream merges user plugin sets into the defaults.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,12 +80,29 @@ class ProfileConfig:
 
 
 @dataclass(slots=True)
+class LeaderElection:
+    """The ``leaderElection`` block (upstream's defaults; durations in seconds)."""
+
+    leader_elect: bool = True
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    resource_name: str = "kube-scheduler"
+    resource_namespace: str = "kube-system"
+
+
+@dataclass(slots=True)
 class SchedulerConfig:
     profiles: list[ProfileConfig] = field(default_factory=lambda: [ProfileConfig()])
     percentage_of_nodes_to_score: int | None = None
     pod_initial_backoff_seconds: float = 1.0
     pod_max_backoff_seconds: float = 10.0
     kubeconfig: str = ""
+    # Without a configuration file the scheduler runs unelected (``pocketkube server``'s child
+    # restarts at once); a file gets upstream's default, leaderElect true.
+    leader_election: LeaderElection = field(
+        default_factory=lambda: LeaderElection(leader_elect=False)
+    )
 
 
 def _names(plugin_set: Any, where: str) -> tuple[list[tuple[str, int | None]], list[str]]:
@@ -184,7 +202,58 @@ def parse_config(obj: Any) -> SchedulerConfig:
     config.pod_max_backoff_seconds = float(maximum)
     connection = obj.get("clientConnection") or {}
     config.kubeconfig = str(connection.get("kubeconfig") or "")
+    config.leader_election = _leader_election(obj.get("leaderElection"))
     return config
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|h|m|s)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3}
+
+
+def _seconds(value: Any, where: str) -> float:
+    """A metav1.Duration: a Go duration string such as ``15s`` or ``1m30s``."""
+    text = str(value).strip()
+    seconds, pos = 0.0, 0
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if not text or pos != len(text) or seconds <= 0:
+        raise ConfigError(f"leaderElection.{where}: invalid duration {value!r}")
+    return seconds
+
+
+def _leader_election(block: Any) -> LeaderElection:
+    election = LeaderElection()
+    if block is None:
+        return election
+    if not isinstance(block, Mapping):
+        raise ConfigError("leaderElection: must be an object")
+    if "leaderElect" in block:
+        if not isinstance(block["leaderElect"], bool):
+            raise ConfigError("leaderElection.leaderElect: must be true or false")
+        election.leader_elect = block["leaderElect"]
+    for key, attr in (
+        ("leaseDuration", "lease_duration"),
+        ("renewDeadline", "renew_deadline"),
+        ("retryPeriod", "retry_period"),
+    ):
+        if block.get(key) is not None:
+            setattr(election, attr, _seconds(block[key], key))
+    lock = block.get("resourceLock") or "leases"
+    if lock != "leases":
+        raise ConfigError(f"leaderElection.resourceLock: {lock!r} is not supported: use leases")
+    election.resource_name = str(block.get("resourceName") or election.resource_name)
+    election.resource_namespace = str(block.get("resourceNamespace") or election.resource_namespace)
+    if election.leader_elect:
+        if election.lease_duration <= election.renew_deadline:
+            raise ConfigError("leaderElection.leaseDuration: must be greater than renewDeadline")
+        if election.renew_deadline < election.retry_period:
+            raise ConfigError(
+                "leaderElection.renewDeadline: must be greater than or equal to retryPeriod"
+            )
+    return election
 
 
 def load_config(path: Path | None) -> SchedulerConfig:
