@@ -44,8 +44,10 @@ async def run_scheduler(*, kubeconfig: Path | None, config_path: Path | None) ->
         loop.add_signal_handler(sig, stop.set)
     async with Client.from_kubeconfig(path) as client:
         scheduler = Scheduler(client=client, config=config, registry=in_tree_registry())
+        election_note = f", leader election as {identity}" if elector_config else ""
         print(
-            f"pocketkube: scheduler started (profiles: {', '.join(scheduler.frameworks)})",
+            f"pocketkube: scheduler started (profiles: {', '.join(scheduler.frameworks)}"
+            f"{election_note})",
             flush=True,
         )
         elector = None
