@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pocketkube.api import bootstraptoken as bt
 from pocketkube.client import resources
 from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
+from pocketkube.controllers import podgc
 from pocketkube.controllers.base import Controller
 from pocketkube.controllers.bootstrap import SECRETS_FIELD_SELECTOR
 from pocketkube.controllers.bootstrap.signer import BootstrapSigner
@@ -91,6 +92,7 @@ REGISTRY: dict[str, Factory] = {
     "csrsigning": _csrsigning,
     "bootstrapsigner": _bootstrapsigner,
     "tokencleaner": _tokencleaner,
+    "podgc": podgc.build,
 }
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
 
