@@ -46,6 +46,7 @@ from pocketkube.apiserver.kubeletclient import (
     KubeletClient,
     client_ssl_context,
 )
+from pocketkube.apiserver.namespaces import NamespaceRegistry
 from pocketkube.apiserver.openapi import add_openapi_routes
 from pocketkube.apiserver.pki import PKI, ensure_pki, issue_client_cert, server_ssl_context
 from pocketkube.apiserver.registry import ResourceInfo, ResourceRegistry
@@ -242,6 +243,8 @@ class APIServer:
                 self.registries[resource.gvr] = CRDRegistry(info=info, storage=storage)
             elif resource.plural == "certificatesigningrequests":
                 self.registries[resource.gvr] = CSRRegistry(info=info, storage=storage)
+            elif resource.gvr == ("", "v1", "namespaces"):
+                self.registries[resource.gvr] = NamespaceRegistry(info=info, storage=storage)
             else:
                 self.registries[resource.gvr] = ResourceRegistry(info=info, storage=storage)
         await self.crds.start()
