@@ -29,6 +29,8 @@ from pocketkube.controllers.certificates.approver import CSRApprovingController
 from pocketkube.controllers.certificates.authority import FileCA
 from pocketkube.controllers.certificates.signer import CSRSigningController
 from pocketkube.controllers.context import ConfigError, Context, Options
+from pocketkube.controllers.nodelifecycle import controller as nodelifecycle
+from pocketkube.controllers.nodelifecycle import tainteviction
 
 __all__ = ["REGISTRY", "ConfigError", "Context", "Options", "build", "run"]
 
@@ -94,6 +96,8 @@ REGISTRY: dict[str, Factory] = {
     "tokencleaner": _tokencleaner,
     "podgc": podgc.build,
     "ttl-after-finished": ttlafterfinished.build,
+    "nodelifecycle": nodelifecycle.build,
+    "taint-eviction-controller": tainteviction.build,
 }
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
 
