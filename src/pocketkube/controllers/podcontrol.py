@@ -18,7 +18,8 @@ DaemonSet controllers build on it.
   reference that still match its selector, plus orphans that match, adopted by patching an
   ``ownerReference`` in (after a live GET shows the owner is still there and not being deleted);
   owned pods that stopped matching are released by patching the reference out.
-- Helpers: ``is_pod_active``, ``is_pod_ready``, ``is_pod_available``, ``controller_ref``,
+- Helpers: ``ensure_namespace_index`` (shared pod informers indexed by namespace),
+  ``is_pod_active``, ``is_pod_ready``, ``is_pod_available``, ``controller_ref``,
   ``get_pods_to_delete`` (upstream's ``ActivePodsWithRanks`` order: the first pods in it are the
   cheapest to lose) and ``slow_start_batch`` (1, 2, 4, ... at once, stopping at the first
   error, so a controller whose pods all fail does not flood the API server).
@@ -27,6 +28,7 @@ DaemonSet controllers build on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime as dt
 import logging
@@ -37,8 +39,10 @@ from typing import Any
 from pocketkube.api.labels import LabelSelector
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock, RealClock
+from pocketkube.client.informer import Informer
 from pocketkube.client.resources import Resource
 from pocketkube.client.rest import ApiError, Obj
+from pocketkube.client.store import NAMESPACE_INDEX, namespace_index
 from pocketkube.controllers.base import ApiClient
 from pocketkube.controllers.context import Recorder
 
@@ -53,6 +57,18 @@ SUCCESSFUL_CREATE = "SuccessfulCreate"
 FAILED_CREATE = "FailedCreate"
 SUCCESSFUL_DELETE = "SuccessfulDelete"
 FAILED_DELETE = "FailedDelete"
+
+
+def ensure_namespace_index(informer: Informer) -> None:
+    """Index a shared informer's store by namespace (``store.NAMESPACE_INDEX``); the first
+    controller to ask adds it, the others find it there."""
+    with contextlib.suppress(ValueError):
+        informer.add_indexer(NAMESPACE_INDEX, namespace_index)
+
+
+def describe(err: BaseException) -> str:
+    """An error as upstream prints it: an API error's message alone."""
+    return err.message if isinstance(err, ApiError) and err.message else str(err)
 
 
 # -- pods: state -------------------------------------------------------------------------------
@@ -85,14 +101,18 @@ def is_pod_ready(pod: Obj) -> bool:
     return condition is not None and condition.get("status") == "True"
 
 
+def ready_since(pod: Obj) -> dt.datetime | None:
+    """When the pod's Ready condition last changed (when it became ready, if it is)."""
+    return parse_time((_condition(pod, "Ready") or {}).get("lastTransitionTime"))
+
+
 def is_pod_available(pod: Obj, min_ready_seconds: int, now: dt.datetime) -> bool:
     """Ready for at least ``min_ready_seconds`` (upstream's IsPodAvailable)."""
     if not is_pod_ready(pod):
         return False
     if min_ready_seconds <= 0:
         return True
-    condition = _condition(pod, "Ready") or {}
-    since = parse_time(condition.get("lastTransitionTime"))
+    since = ready_since(pod)
     return since is not None and since + dt.timedelta(seconds=min_ready_seconds) <= now
 
 
@@ -305,7 +325,9 @@ class PodControl:
             created = await self._client.create(resources.PODS.path(namespace=namespace), pod)
         except ApiError as err:
             if not _is_namespace_terminating(err):
-                self._event(owner, "Warning", FAILED_CREATE, "Create", f"Error creating: {err}")
+                self._event(
+                    owner, "Warning", FAILED_CREATE, "Create", f"Error creating: {describe(err)}"
+                )
             raise
         name = created.get("metadata", {}).get("name") or pod["metadata"].get("name", "")
         self._event(owner, "Normal", SUCCESSFUL_CREATE, "Create", f"Created pod: {name}")
@@ -320,7 +342,9 @@ class PodControl:
             await self._client.delete(resources.PODS.path(namespace=namespace, name=name))
         except ApiError as err:
             if not err.not_found:
-                self._event(owner, "Warning", FAILED_DELETE, "Delete", f"Error deleting: {err}")
+                self._event(
+                    owner, "Warning", FAILED_DELETE, "Delete", f"Error deleting: {describe(err)}"
+                )
             raise
         self._event(owner, "Normal", SUCCESSFUL_DELETE, "Delete", f"Deleted pod: {name}")
 
