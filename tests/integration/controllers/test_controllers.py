@@ -66,6 +66,8 @@ async def controllers(apiserver: APIServer, client: Client) -> AsyncIterator[Non
         controllers=("*", "bootstrapsigner", "tokencleaner"),
         cluster_signing_cert_file=apiserver.pki.ca_cert,
         cluster_signing_key_file=apiserver.pki.ca_key,
+        allocate_node_cidrs=True,  # nodeipam declines without it
+        cluster_cidr="10.244.0.0/16",
     )
     ctx = manager.Context(client=client, informers=SharedInformers(client=client), options=options)
     built = manager.build(ctx)
