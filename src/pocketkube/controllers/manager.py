@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pocketkube.api import bootstraptoken as bt
 from pocketkube.client import resources
 from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
-from pocketkube.controllers import nodeipam, podgc, ttlafterfinished
+from pocketkube.controllers import disruption, nodeipam, podgc, replicaset, ttlafterfinished
 from pocketkube.controllers.base import Controller
 from pocketkube.controllers.bootstrap import SECRETS_FIELD_SELECTOR
 from pocketkube.controllers.bootstrap.signer import BootstrapSigner
@@ -96,9 +96,12 @@ REGISTRY: dict[str, Factory] = {
     "tokencleaner": _tokencleaner,
     "podgc": podgc.build,
     "ttl-after-finished": ttlafterfinished.build,
+    "disruption": disruption.build,
     "nodelifecycle": nodelifecycle.build,
     "taint-eviction-controller": tainteviction.build,
     "nodeipam": nodeipam.build,
+    "replicaset": replicaset.build,
+    "replicationcontroller": replicaset.build_replicationcontroller,
 }
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
 
