@@ -314,17 +314,32 @@ class ReplicaSetController(Controller):
             self._requeue_for_availability(owner, pods, min_ready, now)
         if status == (owner.get("status") or {}):
             return
-        updated = copy.deepcopy(owner)
-        updated["status"] = status
+        await self._write_status(owner, status)
+
+    async def _write_status(self, owner: Obj, status: Obj) -> None:
+        """PUT the status; after a conflict, once more onto a fresh copy (upstream's
+        statusUpdateRetries)."""
         meta = owner["metadata"]
         path = self.kind.resource.path(
             namespace=meta.get("namespace"), name=meta["name"], subresource="status"
         )
-        try:
-            await self._client.update(path, updated)
-        except ApiError as err:
-            if not err.not_found:
-                raise
+        current = owner
+        for attempt in range(2):
+            updated = copy.deepcopy(current)
+            updated["status"] = status
+            try:
+                await self._client.update(path, updated)
+                return
+            except ApiError as err:
+                if err.not_found:
+                    return
+                if not err.conflict or attempt:
+                    raise
+            current = await self._client.get(
+                self.kind.resource.path(namespace=meta.get("namespace"), name=meta["name"])
+            )
+            if current["metadata"].get("uid") != meta.get("uid"):
+                return
 
     def _requeue_for_availability(
         self, owner: Obj, pods: list[Obj], min_ready: int, now: dt.datetime
