@@ -20,7 +20,14 @@ from collections.abc import Callable, Sequence
 from pocketkube.api import bootstraptoken as bt
 from pocketkube.client import resources
 from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
-from pocketkube.controllers import disruption, nodeipam, podgc, replicaset, ttlafterfinished
+from pocketkube.controllers import (
+    disruption,
+    namespace,
+    nodeipam,
+    podgc,
+    replicaset,
+    ttlafterfinished,
+)
 from pocketkube.controllers.base import Controller
 from pocketkube.controllers.bootstrap import SECRETS_FIELD_SELECTOR
 from pocketkube.controllers.bootstrap.signer import BootstrapSigner
@@ -102,6 +109,7 @@ REGISTRY: dict[str, Factory] = {
     "nodeipam": nodeipam.build,
     "replicaset": replicaset.build,
     "replicationcontroller": replicaset.build_replicationcontroller,
+    "namespace": namespace.build,
 }
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
 
