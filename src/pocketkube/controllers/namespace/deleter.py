@@ -139,8 +139,8 @@ class NamespacedResourcesDeleter:
         try:
             found = await self._discovery.get()
         except ApiError as err:
-            errors.append(str(err))
-            conditions.discovery_failed(str(err))
+            errors.append(err.message or str(err))
+            conditions.discovery_failed(err.message or str(err))
         else:
             deletable = found.resources
             failed = found.discovery_error()
@@ -187,7 +187,7 @@ class NamespacedResourcesDeleter:
                 return
             items = await self._list(collection)
         except ApiError as err:
-            left.errors.append(f"{res.gvr}: {err}")
+            left.errors.append(err.message or str(err))
             return
         if items is None or not items:
             return

@@ -102,7 +102,7 @@ async def discover(client: ApiClient) -> Discovered:
         try:
             return gv, await client.get(path)
         except ApiError as err:
-            return gv, str(err) or err.reason
+            return gv, err.message or str(err)
 
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(fetch(gv)) for gv in group_versions]
