@@ -47,6 +47,12 @@ REQUEST_TIMEOUT = 30.0
 # socket silent for longer than this is dead rather than idle.
 WATCH_READ_MARGIN = 60.0
 WATCH_DEFAULT_READ_TIMEOUT = 3600.0
+# What metadata-only clients (upstream's metadata informers) ask for: list items and watch
+# objects are PartialObjectMetadata (apiVersion meta.k8s.io/v1, only ``metadata``).
+PARTIAL_OBJECT_METADATA_LIST = (
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+)
 
 
 class ApiError(Exception):
@@ -165,10 +171,12 @@ class Client:
         body: Any = None,
         content_type: str = "application/json",
         ok: Collection[int] = (200, 201, 202),
+        accept: str = "application/json",
     ) -> Obj:
         """Send ``body`` (JSON-encoded unless already ``bytes``/``str``) and return the decoded
-        JSON answer; a status outside ``ok`` raises the ``ApiError`` its ``Status`` describes."""
-        headers = {"Accept": "application/json"}
+        JSON answer; a status outside ``ok`` raises the ``ApiError`` its ``Status`` describes.
+        ``accept`` may ask for another form (``PARTIAL_OBJECT_METADATA_LIST``)."""
+        headers = {"Accept": accept}
         data: bytes | None = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -196,8 +204,10 @@ class Client:
     async def get(self, path: str, *, params: Params | None = None) -> Obj:
         return await self.request("GET", path, params=params)
 
-    async def list(self, path: str, *, params: Params | None = None) -> Obj:
-        return await self.request("GET", path, params=params)
+    async def list(
+        self, path: str, *, params: Params | None = None, accept: str = "application/json"
+    ) -> Obj:
+        return await self.request("GET", path, params=params, accept=accept)
 
     async def create(self, path: str, obj: Obj, *, params: Params | None = None) -> Obj:
         return await self.request("POST", path, params=params, body=obj)
@@ -226,7 +236,7 @@ class Client:
 
     # -- watch ---------------------------------------------------------------------------------
     async def watch(
-        self, path: str, *, params: Params | None = None
+        self, path: str, *, params: Params | None = None, accept: str = "application/json"
     ) -> AsyncGenerator[WatchEvent, None]:
         """Stream the events of a watch on a collection until the server ends it.
 
@@ -248,7 +258,7 @@ class Client:
             async with self.session.get(
                 self.config.server + path,
                 params=query,
-                headers={"Accept": "application/json"},
+                headers={"Accept": accept},
                 timeout=timeout,
                 server_hostname=self.config.tls_server_name,
             ) as response:
