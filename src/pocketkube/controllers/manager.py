@@ -26,6 +26,8 @@ from pocketkube.controllers import (
     nodeipam,
     podgc,
     replicaset,
+    rootcacert,
+    serviceaccount,
     ttlafterfinished,
 )
 from pocketkube.controllers.base import Controller
@@ -110,6 +112,8 @@ REGISTRY: dict[str, Factory] = {
     "replicaset": replicaset.build,
     "replicationcontroller": replicaset.build_replicationcontroller,
     "namespace": namespace.build,
+    "serviceaccount": serviceaccount.build,
+    "root-ca-cert-publisher": rootcacert.build,
 }
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
 

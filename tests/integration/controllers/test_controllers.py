@@ -66,6 +66,7 @@ async def controllers(apiserver: APIServer, client: Client) -> AsyncIterator[Non
         controllers=("*", "bootstrapsigner", "tokencleaner"),
         cluster_signing_cert_file=apiserver.pki.ca_cert,
         cluster_signing_key_file=apiserver.pki.ca_key,
+        root_ca_file=apiserver.pki.ca_cert,  # root-ca-cert-publisher declines without it
         allocate_node_cidrs=True,  # nodeipam declines without it
         cluster_cidr="10.244.0.0/16",
     )
