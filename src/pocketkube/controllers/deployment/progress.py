@@ -1,0 +1,114 @@
+"""Rollout status and the progress deadline (upstream's ``progress.go``).
+
+Besides the counters and the Available condition, a rollout keeps the Progressing condition:
+``NewReplicaSetAvailable`` ("ReplicaSet "x" has successfully progressed.") once complete,
+``ReplicaSetUpdated`` ("... is progressing.", its lastUpdateTime moved on every sign of
+progress), and ``ProgressDeadlineExceeded`` (status False) when no progress was seen for
+``progressDeadlineSeconds``; a Deployment without progress is looked at again when its deadline
+passes. A ReplicaSet's ``ReplicaFailure`` condition is copied onto the Deployment.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pocketkube.client.rest import Obj
+from pocketkube.controllers.deployment import util as du
+from pocketkube.controllers.deployment.sync import calculate_status, status_differs
+
+if TYPE_CHECKING:
+    from pocketkube.controllers.deployment.controller import DeploymentController
+
+
+async def sync_rollout_status(
+    dc: DeploymentController, all_rss: list[Obj | None], new_rs: Obj | None, d: Obj
+) -> None:
+    new_status = calculate_status(dc, all_rss, new_rs, d)
+    now = dc.now()
+    if not du.has_progress_deadline(d):
+        du.remove_condition(new_status, du.PROGRESSING)
+    current = du.get_condition(du.status(d), du.PROGRESSING)
+    complete_before = (
+        new_status["replicas"] == new_status["updatedReplicas"]
+        and current is not None
+        and current.get("reason") == du.NEW_RS_AVAILABLE_REASON
+    )
+    subject = (
+        f'ReplicaSet "{du.name(new_rs)}"' if new_rs is not None else f'Deployment "{du.name(d)}"'
+    )
+    if du.has_progress_deadline(d) and not complete_before:
+        if du.deployment_complete(d, new_status):
+            condition = du.new_condition(
+                du.PROGRESSING,
+                "True",
+                du.NEW_RS_AVAILABLE_REASON,
+                f"{subject} has successfully progressed.",
+                now,
+            )
+            du.set_condition(new_status, condition)
+        elif du.deployment_progressing(d, new_status):
+            condition = du.new_condition(
+                du.PROGRESSING, "True", du.RS_UPDATED_REASON, f"{subject} is progressing.", now
+            )
+            if current is not None:
+                if current.get("status") == "True":
+                    condition["lastTransitionTime"] = current.get("lastTransitionTime")
+                du.remove_condition(new_status, du.PROGRESSING)
+            du.set_condition(new_status, condition)
+        elif du.deployment_timed_out(d, new_status, now):
+            condition = du.new_condition(
+                du.PROGRESSING,
+                "False",
+                du.TIMED_OUT_REASON,
+                f"{subject} has timed out progressing.",
+                now,
+            )
+            du.set_condition(new_status, condition)
+    failure = replica_failure(all_rss, new_rs)
+    if failure is not None:
+        du.set_condition(new_status, failure)
+    else:
+        du.remove_condition(new_status, du.REPLICA_FAILURE)
+    if not status_differs(d, new_status):
+        requeue_stuck_deployment(dc, d, new_status)
+        return
+    d["status"] = new_status
+    await dc.update_status(d)
+
+
+def replica_failure(all_rss: list[Obj | None], new_rs: Obj | None) -> Obj | None:
+    """The first ReplicaFailure condition of the new ReplicaSet, else of an old one."""
+    ordered = [new_rs, *(rs for rs in all_rss if rs is not new_rs)]
+    for rs in ordered:
+        if rs is None:
+            continue
+        condition = du.get_condition(du.status(rs), du.REPLICA_FAILURE)
+        if condition is not None:
+            return {
+                "type": du.REPLICA_FAILURE,
+                "status": condition.get("status"),
+                "lastUpdateTime": condition.get("lastTransitionTime"),
+                "lastTransitionTime": condition.get("lastTransitionTime"),
+                "reason": condition.get("reason"),
+                "message": condition.get("message"),
+            }
+    return None
+
+
+def requeue_stuck_deployment(dc: DeploymentController, d: Obj, new_status: Obj) -> float | None:
+    """Look again when the progress deadline passes; returns the delay (None: no need)."""
+    current = du.get_condition(du.status(d), du.PROGRESSING)
+    if not du.has_progress_deadline(d) or current is None:
+        return None
+    if du.deployment_complete(d, new_status) or current.get("reason") == du.TIMED_OUT_REASON:
+        return None
+    since = du.parse_time(current.get("lastUpdateTime"))
+    if since is None:
+        return None
+    deadline = int(du.spec(d)["progressDeadlineSeconds"])
+    after = (since - dc.now()).total_seconds() + deadline
+    if after < 1:
+        dc.enqueue_rate_limited(d)
+        return 0.0
+    dc.enqueue_after(d, after + 1)
+    return after
