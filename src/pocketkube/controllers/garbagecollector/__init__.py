@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from pocketkube.client.informer import ListWatcher
 from pocketkube.controllers.base import Controller
 from pocketkube.controllers.context import Context
@@ -20,13 +22,16 @@ from pocketkube.controllers.garbagecollector.collector import NAME, GarbageColle
 
 __all__ = ["NAME", "GarbageCollector", "build"]
 
+log = logging.getLogger(__name__)
+
 COMPONENT = "garbage-collector-controller"
 
 
 def build(ctx: Context) -> Controller | None:
     client = ctx.client
     if not (hasattr(client, "list") and hasattr(client, "watch")):
-        raise TypeError("the garbage collector needs a client that can list and watch")
+        log.warning("skipping the garbage collector: its client can neither list nor watch")
+        return None
     list_watcher: ListWatcher = client  # type: ignore[assignment]
     return GarbageCollector(
         client=client,
