@@ -22,6 +22,7 @@ from pocketkube.client import resources
 from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
 from pocketkube.controllers import (
     disruption,
+    garbagecollector,
     namespace,
     nodeipam,
     podgc,
@@ -114,6 +115,7 @@ REGISTRY: dict[str, Factory] = {
     "namespace": namespace.build,
     "serviceaccount": serviceaccount.build,
     "root-ca-cert-publisher": rootcacert.build,
+    "garbagecollector": garbagecollector.build,
 }
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
 
