@@ -151,6 +151,16 @@ def test_the_standby_controller_manager_takes_over_from_a_killed_leader(
         ).stdout
         assert f"{standby.identity} became leader" in events
 
+        # the new leader's controllers work: the disruption controller fills in a budget
+        cluster.kubectl("create", "pdb", "web", "--selector=app=web", "--min-available=0")
+
+        def observed() -> bool:
+            result = cluster.kubectl(
+                "get", "pdb", "web", "-o", "jsonpath={.status.observedGeneration}"
+            )
+            return result.stdout.strip() == "1"
+
+        wait_for(observed, "the budget's status")
         time.sleep(LEASE_DURATION)
         assert holder(cluster, "kube-controller-manager") == standby.identity
         assert standby.proc.poll() is None
