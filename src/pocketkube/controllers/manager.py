@@ -21,6 +21,7 @@ from pocketkube.api import bootstraptoken as bt
 from pocketkube.client import resources
 from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
 from pocketkube.controllers import (
+    deployment,
     disruption,
     garbagecollector,
     namespace,
@@ -112,6 +113,7 @@ REGISTRY: dict[str, Factory] = {
     "nodeipam": nodeipam.build,
     "replicaset": replicaset.build,
     "replicationcontroller": replicaset.build_replicationcontroller,
+    "deployment": deployment.build,
     "namespace": namespace.build,
     "serviceaccount": serviceaccount.build,
     "root-ca-cert-publisher": rootcacert.build,
