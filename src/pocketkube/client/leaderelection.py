@@ -143,14 +143,14 @@ class LeaderElector:
         lost = False
         try:
             async with asyncio.TaskGroup() as group:
+                tasks = [leading := group.create_task(_call(lead))]
+                tasks.append(renewing := group.create_task(self._renew()))
                 if self._recorder is not None:
-                    group.create_task(self._announce(self._recorder))
-                leading = group.create_task(_call(lead))
-                renewing = group.create_task(self._renew())
+                    tasks.append(group.create_task(self._announce(self._recorder)))
                 await asyncio.wait({leading, renewing}, return_when=asyncio.FIRST_COMPLETED)
                 lost = renewing.done()
-                leading.cancel()
-                renewing.cancel()
+                for task in tasks:
+                    task.cancel()
         finally:
             if not lost and self.config.release_on_cancel:
                 await self._release()

@@ -381,3 +381,23 @@ def test_identity_is_hostname_and_uuid() -> None:
     host, _, suffix = new_identity().rpartition("_")
     assert host
     assert len(suffix) == 36
+
+
+class Hanging:
+    async def emit(self, regarding: Obj, *, type: Any, reason: str, action: str, note: str) -> Obj:
+        await asyncio.Event().wait()
+        return {}
+
+
+async def test_a_hanging_event_does_not_delay_losing_the_lease() -> None:
+    leases, clock, lead = FakeLeases(), FakeClock(), Leading()
+    config = LeaderElectionConfig(namespace="kube-system", name="kcm", identity="a")
+    task = asyncio.create_task(
+        LeaderElector(client=leases, config=config, clock=clock, recorder=Hanging()).run(lead)
+    )
+    await settle()
+    leases.fail = True
+    await advance(clock, 13.0)
+    assert task.done()
+    with pytest.raises(LeaderElectionLost):
+        await task
