@@ -283,7 +283,7 @@ class DisruptionController(Controller):
         ):
             return
         updated = copy.deepcopy(pdb)
-        new_status: Obj = {**wanted, "conditions": list(status.get("conditions") or [])}
+        new_status: Obj = {**wanted, "conditions": copy.deepcopy(status.get("conditions") or [])}
         if disrupted:
             new_status["disruptedPods"] = disrupted
         reason = "SufficientPods" if allowed > 0 else "InsufficientPods"

@@ -418,6 +418,8 @@ async def test_a_condition_keeps_its_transition_time_while_its_status_holds() ->
     assert condition["lastTransitionTime"] == "2024-05-01T10:00:00Z"
     assert condition["observedGeneration"] == 2
     assert write.body["status"]["disruptionsAllowed"] == 2
+    # the informer's copy is never touched
+    assert old["conditions"][0]["observedGeneration"] == 1
 
 
 def test_pod_events_enqueue_their_budgets() -> None:
