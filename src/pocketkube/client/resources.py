@@ -85,6 +85,7 @@ CONFIGMAPS = _core("configmaps", "ConfigMap")
 SECRETS = _core("secrets", "Secret")
 SERVICE_ACCOUNTS = _core("serviceaccounts", "ServiceAccount")
 REPLICATION_CONTROLLERS = _core("replicationcontrollers", "ReplicationController")
+RESOURCE_QUOTAS = _core("resourcequotas", "ResourceQuota")
 
 EVENTS_V1 = _grouped("events.k8s.io/v1", "events", "Event")
 REPLICA_SETS = _grouped("apps/v1", "replicasets", "ReplicaSet")
