@@ -214,7 +214,9 @@ class ResourceRegistry:
             if options.preconditions is not None:
                 check_preconditions(key, current, options.preconditions)
             grace = graceful_period(self.info.kind, current, options.grace_period_seconds)
-            finalizers = _with_propagation(current, options.propagation_policy)
+            finalizers = _with_propagation(
+                current, options.propagation_policy, default_orphan=orphans_by_default(self.info)
+            )
             if finalizers or grace > 0:
                 marked = await self._mark_deleted(namespace, name, finalizers, grace, options)
                 return marked, False
@@ -240,6 +242,8 @@ class ResourceRegistry:
             meta = obj["metadata"]
             if finalizers:
                 meta["finalizers"] = list(finalizers)
+            else:
+                meta.pop("finalizers", None)  # a propagation finalizer the delete dropped
             previous = meta.get("deletionGracePeriodSeconds")
             if meta.get("deletionTimestamp") and previous is not None and previous <= grace:
                 return obj  # a deletion may only be shortened
@@ -266,15 +270,46 @@ class DeleteOptions:
 
 
 PROPAGATION_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
+ORPHAN_FINALIZER, FOREGROUND_FINALIZER = "orphan", "foregroundDeletion"
+# Resources whose dependents are orphaned when a delete names no policy (upstream's
+# DefaultGarbageCollectionPolicy: OrphanDependents for v1 ReplicationControllers, kept from
+# before server-side garbage collection, and for the pre-apps/v1 workload versions).
+_ORPHAN_BY_DEFAULT_WORKLOADS = frozenset(
+    {"replicasets", "deployments", "daemonsets", "statefulsets", "replicationcontrollers"}
+)
+_ORPHAN_BY_DEFAULT_VERSIONS = frozenset(
+    {("extensions", "v1beta1"), ("apps", "v1beta1"), ("apps", "v1beta2")}
+)
 
 
-def _with_propagation(obj: Obj, policy: str | None) -> list[str]:
-    """The object's finalizers after a delete with ``policy`` (Background adds none)."""
+def orphans_by_default(info: ResourceInfo) -> bool:
+    if info.group == "" and info.plural == "replicationcontrollers":
+        return True
+    return (
+        info.group,
+        info.version,
+    ) in _ORPHAN_BY_DEFAULT_VERSIONS and info.plural in _ORPHAN_BY_DEFAULT_WORKLOADS
+
+
+def _with_propagation(obj: Obj, policy: str | None, *, default_orphan: bool = False) -> list[str]:
+    """The object's finalizers after a delete with ``policy`` (upstream's
+    deletionFinalizersForGarbageCollection): an explicit policy wins (Orphan → ``orphan``,
+    Foreground → ``foregroundDeletion``, Background → neither), then a propagation finalizer
+    the object already has, then the resource's default."""
     finalizers = list(obj["metadata"].get("finalizers") or [])
-    added = PROPAGATION_FINALIZERS.get(policy or "")
-    if added and added not in finalizers:
-        finalizers.append(added)
-    return finalizers
+    if policy is not None:
+        orphan, foreground = policy == "Orphan", policy == "Foreground"
+    elif ORPHAN_FINALIZER in finalizers or FOREGROUND_FINALIZER in finalizers:
+        first = next(f for f in finalizers if f in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER))
+        orphan, foreground = first == ORPHAN_FINALIZER, first == FOREGROUND_FINALIZER
+    else:
+        orphan, foreground = default_orphan, False
+    kept = [f for f in finalizers if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
+    if orphan:
+        kept.append(ORPHAN_FINALIZER)
+    if foreground:
+        kept.append(FOREGROUND_FINALIZER)
+    return finalizers if set(kept) == set(finalizers) else kept
 
 
 def graceful_period(kind: str, obj: Obj, requested: int | None) -> int:

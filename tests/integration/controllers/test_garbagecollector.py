@@ -319,3 +319,61 @@ async def test_custom_resources_as_owners_and_dependents(client: Client) -> None
             )
 
         await eventually(orphaned)
+
+
+async def test_default_propagation_orphans_for_replicationcontrollers(client: Client) -> None:
+    """A delete without a policy: v1 ReplicationControllers orphan (upstream's default
+    policy), apps/v1 ReplicaSets propagate in the background."""
+    rcs = f"/api/v1/namespaces/{NS}/replicationcontrollers"
+    body = {
+        "apiVersion": "v1",
+        "kind": "ReplicationController",
+        "metadata": {"name": "legacy"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"app": "legacy"},
+            "template": {
+                "metadata": {"labels": {"app": "legacy"}},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+    }
+    rc = await client.create(rcs, body)
+    rc.update(apiVersion="v1", kind="ReplicationController")
+    await make_pod(client, "legacy-0", ref(rc, block=True))
+    marked = await client.delete(f"{rcs}/legacy")
+    assert marked["metadata"]["finalizers"] == ["orphan"]
+    rs = await make_rs(client, "modern")
+    await make_pod(client, "modern-0", ref(rs))
+    async with gc_running(client):
+        await client.delete(f"{RSS}/modern")
+
+        async def settled() -> bool:
+            rc_left = await exists(client, f"{rcs}/legacy")
+            modern_left = await exists(client, f"{PODS}/modern-0")
+            return rc_left is None and modern_left is None
+
+        await eventually(settled)
+        pod = await client.get(f"{PODS}/legacy-0")
+        assert not pod["metadata"].get("ownerReferences")
+
+
+async def test_a_second_delete_switches_the_propagation_finalizer(client: Client) -> None:
+    cm = await make_cm(client, "switch")
+    await make_cm(client, "switch-dep", ref(cm, block=True))
+    first = await client.delete(
+        f"{CONFIGMAPS}/switch", body={"kind": "DeleteOptions", "propagationPolicy": "Foreground"}
+    )
+    assert first["metadata"]["finalizers"] == ["foregroundDeletion"]
+    second = await client.delete(
+        f"{CONFIGMAPS}/switch", body={"kind": "DeleteOptions", "propagationPolicy": "Orphan"}
+    )
+    assert second["metadata"]["finalizers"] == ["orphan"]
+    async with gc_running(client):
+
+        async def owner_gone() -> bool:
+            return await exists(client, f"{CONFIGMAPS}/switch") is None
+
+        await eventually(owner_gone)
+        dep = await client.get(f"{CONFIGMAPS}/switch-dep")
+        assert not dep["metadata"].get("ownerReferences")
