@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import socket
 import time
@@ -188,7 +189,9 @@ class LeaderElector:
         stamp = micro_time(self._wall_ns())
         record: dict[str, Any] = {
             "holderIdentity": self.config.identity,
-            "leaseDurationSeconds": max(1, int(self.config.lease_duration)),
+            # rounded up (upstream truncates): a fractional lease never reads shorter than the
+            # leader's renew deadline
+            "leaseDurationSeconds": max(1, math.ceil(self.config.lease_duration)),
             "acquireTime": stamp,
             "renewTime": stamp,
             "leaseTransitions": 0,
