@@ -42,6 +42,7 @@ from pocketkube.controllers.certificates.signer import CSRSigningController
 from pocketkube.controllers.context import ConfigError, Context, Options
 from pocketkube.controllers.nodelifecycle import controller as nodelifecycle
 from pocketkube.controllers.nodelifecycle import tainteviction
+from pocketkube.controllers.statefulset import controller as statefulset
 
 __all__ = ["REGISTRY", "ConfigError", "Context", "Options", "build", "run"]
 
@@ -113,6 +114,7 @@ REGISTRY: dict[str, Factory] = {
     "nodeipam": nodeipam.build,
     "replicaset": replicaset.build,
     "replicationcontroller": replicaset.build_replicationcontroller,
+    "statefulset": statefulset.build,
     "deployment": deployment.build,
     "namespace": namespace.build,
     "serviceaccount": serviceaccount.build,
