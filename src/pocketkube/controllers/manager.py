@@ -28,6 +28,7 @@ from pocketkube.controllers import (
     nodeipam,
     podgc,
     replicaset,
+    resourcequota,
     rootcacert,
     serviceaccount,
     ttlafterfinished,
@@ -119,6 +120,7 @@ REGISTRY: dict[str, Factory] = {
     "namespace": namespace.build,
     "serviceaccount": serviceaccount.build,
     "root-ca-cert-publisher": rootcacert.build,
+    "resourcequota": resourcequota.build,
     "garbagecollector": garbagecollector.build,
 }
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
