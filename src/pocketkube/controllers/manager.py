@@ -41,6 +41,7 @@ from pocketkube.controllers.certificates.approver import CSRApprovingController
 from pocketkube.controllers.certificates.authority import FileCA
 from pocketkube.controllers.certificates.signer import CSRSigningController
 from pocketkube.controllers.context import ConfigError, Context, Options
+from pocketkube.controllers.daemonset import controller as daemonset
 from pocketkube.controllers.nodelifecycle import controller as nodelifecycle
 from pocketkube.controllers.nodelifecycle import tainteviction
 from pocketkube.controllers.statefulset import controller as statefulset
@@ -113,6 +114,7 @@ REGISTRY: dict[str, Factory] = {
     "nodelifecycle": nodelifecycle.build,
     "taint-eviction-controller": tainteviction.build,
     "nodeipam": nodeipam.build,
+    "daemonset": daemonset.build,
     "replicaset": replicaset.build,
     "replicationcontroller": replicaset.build_replicationcontroller,
     "statefulset": statefulset.build,
