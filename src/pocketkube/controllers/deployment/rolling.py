@@ -103,7 +103,7 @@ async def scale_down_old_replica_sets(
 ) -> int:
     """Scale old ReplicaSets down by the available pods beyond the minimum, oldest first."""
     min_available = du.replicas(d) - du.max_unavailable(d)
-    available = du.available_replica_count(all_rss)
+    available = du.available_within_spec(all_rss)
     if available <= min_available:
         return 0
     wanted = available - min_available

@@ -336,6 +336,16 @@ def available_replica_count(rs_list: Iterable[Obj | None]) -> int:
     return sum(status_int(rs, "availableReplicas") for rs in rs_list if rs is not None)
 
 
+def available_within_spec(rs_list: Iterable[Obj | None]) -> int:
+    """Available pods, counting no more than each ReplicaSet's ``spec.replicas``: a ReplicaSet
+    just scaled down still reports the pods its controller is about to delete, and counting
+    them would let a rollout take away more than maxUnavailable allows (upstream counts
+    ``status.availableReplicas`` as it is)."""
+    return sum(
+        min(replicas(rs), status_int(rs, "availableReplicas")) for rs in rs_list if rs is not None
+    )
+
+
 def find_active_or_latest(new_rs: Obj | None, old_rss: Sequence[Obj]) -> Obj | None:
     """The only active ReplicaSet, or the newest when none is active, else None."""
     if new_rs is None and not old_rss:
@@ -364,7 +374,9 @@ def new_rs_new_replicas(d: Obj, all_rss: Sequence[Obj | None], new_rs: Obj) -> i
         return replicas(d)
     rolling = _rolling(d)
     surge = scaled_value(rolling.get("maxSurge"), replicas(d), round_up=True)
-    current = replica_count(all_rss)
+    # Upstream counts spec.replicas alone; a ReplicaSet just scaled down may still have its pods
+    # until its controller deletes them, so they count too: pods never exceed the surge.
+    current = sum(max(replicas(rs), status_int(rs, "replicas")) for rs in all_rss if rs is not None)
     max_total = replicas(d) + surge
     if current >= max_total:
         return replicas(new_rs)
