@@ -21,9 +21,11 @@ from pocketkube.api import bootstraptoken as bt
 from pocketkube.client import resources
 from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
 from pocketkube.controllers import (
+    cronjob,
     deployment,
     disruption,
     garbagecollector,
+    job,
     namespace,
     nodeipam,
     podgc,
@@ -124,6 +126,8 @@ REGISTRY: dict[str, Factory] = {
     "root-ca-cert-publisher": rootcacert.build,
     "resourcequota": resourcequota.build,
     "garbagecollector": garbagecollector.build,
+    "job": job.build,
+    "cronjob": cronjob.build,
 }
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
 
