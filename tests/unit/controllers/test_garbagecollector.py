@@ -3,6 +3,7 @@ fed to the graph by hand)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -362,3 +363,56 @@ def _refuse_strategic(body: Any) -> Any:
     if "uid" in body["metadata"]:
         raise ApiError(415, "UnsupportedMediaType", "strategic merge patch is not supported")
     return body
+
+
+# -- discovery and monitors -------------------------------------------------------------------
+def _resource_list(group_version: str, *items: tuple[str, str, bool]) -> dict[str, Any]:
+    verbs = ["create", "delete", "get", "list", "watch"]
+    return {
+        "groupVersion": group_version,
+        "resources": [
+            {"name": name, "kind": kind, "namespaced": namespaced, "verbs": verbs}
+            for name, kind, namespaced in items
+        ],
+    }
+
+
+async def _until(check: Any, within: float = 5.0) -> None:
+    for _ in range(int(within / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+async def test_informers_follow_discovery() -> None:
+    client = FakeClient()
+    client.answers[("GET", "/api")] = {"versions": ["v1"]}
+    client.answers[("GET", "/api/v1")] = _resource_list(
+        "v1", ("pods", "Pod", True), ("events", "Event", True), ("pods/status", "Pod", True)
+    )
+    widgets_group = {
+        "name": "example.com",
+        "versions": [{"groupVersion": "example.com/v1", "version": "v1"}],
+        "preferredVersion": {"groupVersion": "example.com/v1", "version": "v1"},
+    }
+    client.answers[("GET", "/apis")] = {"groups": [widgets_group]}
+    client.answers[("GET", "/apis/example.com/v1")] = _resource_list(
+        "example.com/v1", ("widgets", "Widget", True)
+    )
+    widget = meta("w", "u-w", resourceVersion="1")
+    client.lists["/apis/example.com/v1/widgets"] = [obj(widget)]
+    client.answers[("GET", "/apis/example.com/v1/namespaces/default/widgets/w")] = obj(widget)
+    owner = oref("w", "u-w", "Widget", "example.com/v1")
+    client.lists["/api/v1/pods"] = [obj(meta("p", "u-p", owner, resourceVersion="2"))]
+    gc = GarbageCollector(client=client, list_watcher=client, workers=1)
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(gc.run())
+        await _until(lambda: gc.graph.get("u-p") is not None and gc.graph.get("u-w") is not None)
+        assert {r.plural for r in gc.monitors.resources} == {"pods", "widgets"}
+        assert [d.identity.name for d in _node(gc, "u-w").dependents] == ["p"]
+        client.answers[("GET", "/apis")] = {"groups": []}  # the CRD is gone
+        gc._rediscover.set()
+        await _until(lambda: {r.plural for r in gc.monitors.resources} == {"pods"})
+        assert client.writes() == []
+        task.cancel()
