@@ -22,7 +22,7 @@ from pocketkube.controllers import garbagecollector, manager
 from pocketkube.controllers.context import Context, Options
 from pocketkube.controllers.garbagecollector.collector import GarbageCollector
 from pocketkube.controllers.informers import SharedInformers
-from tests.integration.controllers.conftest import eventually
+from tests.integration.controllers.conftest import eventually, run_controllers
 
 NS = "default"
 PODS = f"/api/v1/namespaces/{NS}/pods"
@@ -377,3 +377,55 @@ async def test_a_second_delete_switches_the_propagation_finalizer(client: Client
         await eventually(owner_gone)
         dep = await client.get(f"{CONFIGMAPS}/switch-dep")
         assert not dep["metadata"].get("ownerReferences")
+
+
+DEPLOYS = f"/apis/apps/v1/namespaces/{NS}/deployments"
+
+
+def deployment(name: str, replicas: int = 2) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+    }
+
+
+async def test_deployment_deletion_with_each_policy(client: Client) -> None:
+    """With the deployment and ReplicaSet controllers: background and foreground remove the
+    ReplicaSets and pods; orphan leaves them without references."""
+    async with run_controllers(client, "deployment", "replicaset", "garbagecollector"):
+        for policy in ("Background", "Foreground", "Orphan"):
+            name = policy.lower()
+            await client.create(DEPLOYS, deployment(name))
+
+            async def running(name: str = name) -> bool:
+                pods = (await client.get(PODS, params={"labelSelector": f"app={name}"}))["items"]
+                return len(pods) == 2
+
+            await eventually(running)
+            await delete(client, f"{DEPLOYS}/{name}", policy)
+
+            async def settled(name: str = name, policy: str = policy) -> bool:
+                if await exists(client, f"{DEPLOYS}/{name}") is not None:
+                    return False
+                selector = {"labelSelector": f"app={name}"}
+                rss = (await client.get(RSS, params=selector))["items"]
+                pods = (await client.get(PODS, params=selector))["items"]
+                if policy != "Orphan":
+                    return not rss and not pods
+                return (
+                    len(rss) == 1
+                    and len(pods) == 2
+                    and not rss[0]["metadata"].get("ownerReferences")
+                )
+
+            await eventually(settled, within=15.0)
