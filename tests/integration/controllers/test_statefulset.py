@@ -144,3 +144,32 @@ async def test_parallel_and_rolling_update(client: Client) -> None:
         status = (await client.get(f"{STS}/web"))["status"]
         assert status["currentRevision"] != status["updateRevision"]
         assert pod["metadata"]["labels"]["controller-revision-hash"] == status["updateRevision"]
+
+
+async def test_claims_follow_the_retention_policy(client: Client) -> None:
+    body = sts_body(2, policy="Parallel")
+    body["spec"]["persistentVolumeClaimRetentionPolicy"] = {
+        "whenDeleted": "Delete",
+        "whenScaled": "Delete",
+    }
+    async with run_controllers(client, "statefulset"):
+        created = await client.create(STS, body)
+
+        async def both() -> Any:
+            return await pod_names(client) == ["web-0", "web-1"]
+
+        await eventually(both)
+        for name in ("web-0", "web-1"):
+            await make_ready(client, name)
+        claim = await client.get(f"{PVCS}/data-web-1")
+        (ref,) = claim["metadata"]["ownerReferences"]
+        assert (ref["kind"], ref["uid"]) == ("StatefulSet", created["metadata"]["uid"])
+        web1 = await client.get(f"{PODS}/web-1")
+        await client.patch(f"{STS}/web", {"spec": {"replicas": 1}})
+
+        async def owned_by_the_pod() -> Any:
+            claim = await client.get(f"{PVCS}/data-web-1")
+            refs = claim["metadata"].get("ownerReferences") or []
+            return [(r["kind"], r["uid"]) for r in refs] == [("Pod", web1["metadata"]["uid"])]
+
+        await eventually(owned_by_the_pod)

@@ -462,3 +462,68 @@ async def test_sync_with_a_bad_selector_does_nothing() -> None:
     )
     await controller.sync("default/web")
     assert client.calls == []
+
+
+# -- claim retention ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("when_deleted", "when_scaled", "ordinal", "owners"),
+    [
+        ("Retain", "Retain", 0, []),
+        ("Retain", "Retain", 5, []),
+        ("Delete", "Retain", 0, ["StatefulSet"]),
+        ("Delete", "Retain", 5, ["StatefulSet"]),
+        ("Retain", "Delete", 0, []),
+        ("Retain", "Delete", 5, ["Pod"]),
+        ("Delete", "Delete", 0, ["StatefulSet"]),
+        ("Delete", "Delete", 5, ["Pod"]),
+    ],
+)
+def test_claim_owner_refs(
+    when_deleted: str, when_scaled: str, ordinal: int, owners: list[str]
+) -> None:
+    s = sts(3)
+    s["spec"]["persistentVolumeClaimRetentionPolicy"] = {
+        "whenDeleted": when_deleted,
+        "whenScaled": when_scaled,
+    }
+    pod = running(s, ordinal)
+    (claim,) = ident.claims_for(s, ordinal).values()
+    # start from the opposite: both owners present
+    claim["metadata"]["ownerReferences"] = [
+        {"kind": "StatefulSet", "uid": "sts-uid"},
+        {"kind": "Pod", "uid": pod["metadata"]["uid"]},
+    ]
+    ident.update_claim_owner_refs(s, pod, claim)
+    assert [r["kind"] for r in claim["metadata"].get("ownerReferences", [])] == owners
+    assert not ident.update_claim_owner_refs(s, pod, claim)  # settled
+
+
+async def test_scaled_down_claims_get_the_pod_as_owner() -> None:
+    client = FakeClient()
+    s = sts(1)
+    s["spec"]["persistentVolumeClaimRetentionPolicy"] = {
+        "whenDeleted": "Retain",
+        "whenScaled": "Delete",
+    }
+    pods = [running(s, 0), running(s, 1)]
+    claims = [c for i in range(2) for c in ident.claims_for(s, i).values()]
+    control_, _ = control(client, claims)
+    await control_.update(s, plan(s), pods)
+    assert actions(client) == ["PUT data-web-1", "DELETE web-1"]
+    (ref,) = client.calls[0].body["metadata"]["ownerReferences"]
+    assert (ref["kind"], ref["name"], ref["uid"]) == ("Pod", "web-1", "uid-1")
+
+
+async def test_new_claims_are_owned_by_the_set_when_deleted_deletes() -> None:
+    client = FakeClient()
+    s = sts(1)
+    s["spec"]["persistentVolumeClaimRetentionPolicy"] = {
+        "whenDeleted": "Delete",
+        "whenScaled": "Retain",
+    }
+    control_, _ = control(client)
+    await control_.update(s, plan(s), [])
+    claim = client.calls[0].body
+    assert claim["metadata"]["ownerReferences"] == [
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "sts-uid"}
+    ]

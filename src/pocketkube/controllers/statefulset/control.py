@@ -94,6 +94,7 @@ class StatefulPodControl:
             if self._claims.get(f"{namespace}/{name}") is not None:
                 continue
             what = f"Claim {name} Pod {pod['metadata']['name']}"
+            ident.update_claim_owner_refs(sts, pod, claim)
             try:
                 await self._client.create(
                     resources.PERSISTENT_VOLUME_CLAIMS.path(namespace=namespace), claim
@@ -104,6 +105,25 @@ class StatefulPodControl:
                 self._event(sts, "create", what, err)
                 raise
             self._event(sts, "create", what, None)
+
+    async def fix_claim_owners(self, sts: Obj, pod: Obj) -> None:
+        """Bring the owner references of ``pod``'s existing claims in line with the set's
+        retention policy."""
+        namespace = sts["metadata"].get("namespace")
+        for wanted in ident.claims_for(sts, ident.ordinal_of(pod)).values():
+            name = wanted["metadata"]["name"]
+            claim = self._claims.get(f"{namespace}/{name}")
+            if claim is None:
+                continue
+            claim = copy.deepcopy(claim)
+            if not ident.update_claim_owner_refs(sts, pod, claim):
+                continue
+            path = resources.PERSISTENT_VOLUME_CLAIMS.path(namespace=namespace, name=name)
+            try:
+                await self._client.update(path, claim)
+            except ApiError as err:
+                if not err.not_found:
+                    raise
 
     async def create(self, sts: Obj, pod: Obj) -> None:
         what = f"Pod {pod['metadata']['name']}"
@@ -227,6 +247,12 @@ class StatefulSetControl:
             stop = await self._process_replica(sts, pod, monotonic, unavailable, outcome)
             if stop:
                 return outcome
+        for pod in condemned:  # scaled-down pods' claims follow whenScaled
+            try:
+                await self.pods.fix_claim_owners(sts, pod)
+            except ApiError as err:
+                outcome.errors.append(err)
+                return outcome
         for pod in condemned:
             if is_terminating(pod):
                 if monotonic:
@@ -288,6 +314,7 @@ class StatefulSetControl:
                 return True
             if not (ident.identity_matches(sts, pod) and ident.storage_matches(sts, pod)):
                 await self.pods.update(sts, pod)
+            await self.pods.fix_claim_owners(sts, pod)
         except ApiError as err:
             outcome.errors.append(err)
             return True

@@ -159,3 +159,69 @@ def revision_of(pod: Obj) -> str:
 
 def describe(obj: Any) -> str:
     return str((obj.get("metadata") or {}).get("name", "")) if isinstance(obj, dict) else ""
+
+
+# -- claim retention (persistentVolumeClaimRetentionPolicy) -------------------------------------
+RETAIN, DELETE = "Retain", "Delete"
+
+
+def retention_policy(sts: Obj) -> tuple[str, str]:
+    """``(whenDeleted, whenScaled)``, each ``Retain`` unless set to ``Delete``."""
+    policy = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
+    return (
+        DELETE if policy.get("whenDeleted") == DELETE else RETAIN,
+        DELETE if policy.get("whenScaled") == DELETE else RETAIN,
+    )
+
+
+def in_ordinal_range(sts: Obj, pod: Obj) -> bool:
+    replicas = (sts.get("spec") or {}).get("replicas")
+    count = replicas if isinstance(replicas, int) and replicas >= 0 else 1
+    start = start_ordinal(sts)
+    return start <= ordinal_of(pod) < start + count
+
+
+def _set_ref(claim: Obj, api_version: str, kind: str, owner: Obj) -> bool:
+    meta = owner.get("metadata") or {}
+    uid = meta.get("uid")
+    if not uid:
+        return False
+    refs = claim["metadata"].setdefault("ownerReferences", [])
+    if any(ref.get("uid") == uid for ref in refs):
+        return False
+    refs.append({"apiVersion": api_version, "kind": kind, "name": meta.get("name"), "uid": uid})
+    return True
+
+
+def _remove_ref(claim: Obj, owner: Obj) -> bool:
+    uid = (owner.get("metadata") or {}).get("uid")
+    refs = claim["metadata"].get("ownerReferences") or []
+    kept = [ref for ref in refs if ref.get("uid") != uid]
+    if len(kept) == len(refs):
+        return False
+    if kept:
+        claim["metadata"]["ownerReferences"] = kept
+    else:
+        claim["metadata"].pop("ownerReferences", None)
+    return True
+
+
+def update_claim_owner_refs(sts: Obj, pod: Obj, claim: Obj) -> bool:
+    """Point ``claim``'s owner references where the retention policy wants them (upstream's
+    updateClaimOwnerRefForSetAndPod): to the set when ``whenDeleted: Delete``, to a scaled-down
+    pod when ``whenScaled: Delete`` (the garbage collector then deletes the claim with its
+    owner). True when ``claim`` changed."""
+    when_deleted, when_scaled = retention_policy(sts)
+    set_kind = (resources.STATEFUL_SETS.api_version, resources.STATEFUL_SETS.kind)
+    pod_kind = ("v1", "Pod")
+    scaled_down = not in_ordinal_range(sts, pod)
+    changed = False
+    if when_deleted == DELETE and not (when_scaled == DELETE and scaled_down):
+        changed |= _set_ref(claim, *set_kind, sts)
+    else:
+        changed |= _remove_ref(claim, sts)
+    if when_scaled == DELETE and scaled_down:
+        changed |= _set_ref(claim, *pod_kind, pod)
+    else:
+        changed |= _remove_ref(claim, pod)
+    return changed
