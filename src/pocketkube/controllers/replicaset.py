@@ -253,13 +253,32 @@ class ReplicaSetController(Controller):
                 self.expectations.lower_expectations(key, add=skipped)
             return error
         if diff > 0:
-            doomed = pc.get_pods_to_delete(pods, min(diff, self._burst))
+            related = self._related_pods(owner) or pods
+            doomed = pc.get_pods_to_delete(pods, min(diff, self._burst), related)
             self.expectations.expect_deletions(key, [key_of(pod) for pod in doomed])
             results = await asyncio.gather(
                 *(self._delete(key, owner, pod) for pod in doomed), return_exceptions=True
             )
             return next((r for r in results if isinstance(r, BaseException)), None)
         return None
+
+    def _related_pods(self, owner: Obj) -> list[Obj]:
+        """Active pods of every ReplicaSet sharing ``owner``'s controller (a Deployment's
+        ReplicaSets; upstream's getIndirectlyRelatedPods), for the deletion rank."""
+        ref = pc.controller_ref(owner)
+        if ref is None:
+            return []
+        namespace = str(owner["metadata"].get("namespace"))
+        siblings = {
+            sibling["metadata"].get("uid")
+            for sibling in self._owners.by_index(NAMESPACE_INDEX, namespace)
+            if (pc.controller_ref(sibling) or {}).get("uid") == ref.get("uid")
+        }
+        return [
+            pod
+            for pod in self._pods.by_index(NAMESPACE_INDEX, namespace)
+            if pc.is_pod_active(pod) and (pc.controller_ref(pod) or {}).get("uid") in siblings
+        ]
 
     async def _delete(self, key: str, owner: Obj, pod: Obj) -> None:
         meta = pod["metadata"]

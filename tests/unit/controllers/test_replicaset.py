@@ -360,3 +360,21 @@ async def test_claim_errors_fail_the_sync() -> None:
     ctl, _, _ = controller(client, rs(1), [pod("orphan", owned=False)])
     with pytest.raises(pc.AdoptionError):
         await ctl.sync("default/web")
+
+
+async def test_deletion_rank_counts_sibling_replica_sets_pods() -> None:
+    client = FakeClient()
+    owner = rs(1)
+    owner["metadata"]["ownerReferences"] = [{"kind": "Deployment", "uid": "d", "controller": True}]
+    sibling = copy.deepcopy(owner)
+    sibling["metadata"].update(name="web-old", uid="old-uid")
+    mine = [pod("on-n1"), pod("on-n2")]
+    mine[1]["spec"]["nodeName"] = "n2"
+    theirs = [pod("old-a"), pod("old-b")]
+    for p in theirs:
+        p["spec"]["nodeName"] = "n2"
+        p["metadata"]["ownerReferences"][0].update(name="web-old", uid="old-uid")
+    ctl, _, _ = controller(client, owner, [*mine, *theirs])
+    ctl._owners.put(sibling)
+    await ctl.sync("default/web")
+    assert verbs(client, "DELETE") == [f"{PODS}/on-n2"]  # n2 is crowded with the sibling's pods
