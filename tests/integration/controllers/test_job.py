@@ -347,3 +347,42 @@ async def test_ignored_failures_are_not_counted(client: Client) -> None:
             return bool(c and c["status"] == "True")
 
         await eventually(complete)
+
+
+async def test_an_orphan_is_adopted_and_tracked(client: Client) -> None:
+    orphan = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "stray", "labels": {"app": "adopt"}},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }
+    pod = await client.create(PODS, orphan)
+    await set_phase(client, pod, "Running")
+    body = job_body("adopter", manualSelector=True, selector={"matchLabels": {"app": "adopt"}})
+    body["spec"]["template"]["metadata"] = {"labels": {"app": "adopt"}}
+    async with job_controller(client):
+        await client.create(JOBS, body)
+
+        async def adopted() -> dict[str, Any] | None:
+            current = await client.get(f"{PODS}/stray")
+            refs = current["metadata"].get("ownerReferences") or ()
+            tracked = TRACKING in (current["metadata"].get("finalizers") or ())
+            return current if refs and tracked else None
+
+        current = await eventually(adopted)
+        assert current["metadata"]["ownerReferences"][0]["name"] == "adopter"
+
+        async def counted_active() -> bool:
+            return (await get_job(client, "adopter"))["status"].get("active") == 1
+
+        await eventually(counted_active)
+        assert [p["metadata"]["name"] for p in (await client.get(PODS))["items"]] == ["stray"]
+        await set_phase(client, current, "Succeeded")
+
+        async def complete() -> bool:
+            c = condition(await get_job(client, "adopter"), "Complete")
+            return bool(c and c["status"] == "True")
+
+        await eventually(complete)
+        released = await client.get(f"{PODS}/stray")
+        assert TRACKING not in (released["metadata"].get("finalizers") or ())

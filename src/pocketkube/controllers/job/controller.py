@@ -392,10 +392,26 @@ class JobController(Controller):
         manager = PodControllerRefManager(
             client=self._client, owner=job, resource=resources.JOBS, selector=selector
         )
+        owned = {
+            st.uid(p) for p in candidates if (controller_ref(p) or {}).get("uid") == st.uid(job)
+        }
         pods, errors = await manager.claim_pods(candidates)
         if errors:
             raise errors[0]
+        for i, pod in enumerate(pods):
+            if st.uid(pod) not in owned and not st.has_tracking_finalizer(pod):
+                pods[i] = await self._add_finalizer(pod)  # adopted: tracked from now on
         return pods
+
+    async def _add_finalizer(self, pod: Obj) -> Obj:
+        meta = pod["metadata"]
+        finalizers = [*(meta.get("finalizers") or ()), st.TRACKING_FINALIZER]
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}}
+        path = resources.PODS.path(namespace=meta.get("namespace"), name=meta["name"])
+        await self._client.patch(path, patch, patch_type="merge")
+        adopted = copy.deepcopy(pod)
+        adopted["metadata"]["finalizers"] = finalizers
+        return adopted
 
     # -- managing pods -------------------------------------------------------------------------
     async def _manage(self, key: str, s: st.SyncState) -> tuple[int, BaseException | None]:
