@@ -23,6 +23,7 @@ from pocketkube.controllers.nodelifecycle.ratelimited import (
     ZoneState,
     compute_zone_state,
 )
+from pocketkube.controllers.nodelifecycle.zones import Rates
 from tests.unit.controllers.fakes import NOW, FakeClient, informer
 
 T0 = "2024-05-01T11:59:00Z"
@@ -595,3 +596,18 @@ async def test_no_execute_taints_are_rate_limited_per_zone() -> None:
     h.clock.advance(5)
     await h.controller.no_execute_tainting_pass()
     assert len(h.node_writes()) == 2  # 0.1/s: one more after 10 s
+
+
+@pytest.mark.parametrize(
+    ("size", "state", "rate"),
+    [
+        (10, ZoneState.NORMAL, 0.1),
+        (10, ZoneState.FULL_DISRUPTION, 0.1),
+        (51, ZoneState.PARTIAL_DISRUPTION, 0.01),
+        (50, ZoneState.PARTIAL_DISRUPTION, 0.0),
+        (10, ZoneState.INITIAL, None),
+    ],
+)
+def test_zone_rates(size: int, state: ZoneState, rate: float | None) -> None:
+    rates = Rates(normal=0.1, secondary=0.01, large_cluster_threshold=50, unhealthy_threshold=0.55)
+    assert rates.for_state(size, state) == rate

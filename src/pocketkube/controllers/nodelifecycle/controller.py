@@ -56,8 +56,8 @@ from pocketkube.controllers.nodelifecycle.ratelimited import (
     RateLimitedTimedQueue,
     TimedValue,
     ZoneState,
-    compute_zone_state,
 )
+from pocketkube.controllers.nodelifecycle.zones import Disruption, Rates, Zones
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,15 @@ class NodeLifecycleController(Controller):
         self._now = now
         self._known: dict[str, Obj] = {}
         self._health: dict[str, NodeHealth] = {}
-        self._zone_states: dict[str, ZoneState] = {}
-        self._tainters: dict[str, RateLimitedTimedQueue] = {}
+        self._zones = Zones(
+            rates=Rates(
+                normal=options.node_eviction_rate,
+                secondary=options.secondary_node_eviction_rate,
+                large_cluster_threshold=options.large_cluster_size_threshold,
+                unhealthy_threshold=options.unhealthy_zone_threshold,
+            ),
+            clock=self._clock,
+        )
         self._nodes_to_retry: set[str] = set()
         node_informer.add_handler(on_add=self._node_changed, on_update=self._node_updated)
         pod_informer.add_handler(on_add=self._pod_added, on_update=self._pod_updated)
@@ -288,13 +295,7 @@ class NodeLifecycleController(Controller):
             await self._mark_node_as_reachable(node)
 
     def _ensure_zone(self, node: Obj) -> RateLimitedTimedQueue:
-        zone = zone_key(node)
-        tainter = self._tainters.get(zone)
-        if tainter is None:
-            self._zone_states[zone] = ZoneState.INITIAL
-            tainter = RateLimitedTimedQueue(self._opts.node_eviction_rate, clock=self._clock)
-            self._tainters[zone] = tainter
-        return tainter
+        return self._zones.tainter(zone_key(node))
 
     def _mark_node_for_tainting(self, node: Obj, taint: Obj) -> bool:
         tainter = self._ensure_zone(node)
@@ -330,8 +331,8 @@ class NodeLifecycleController(Controller):
 
     # -- NoExecute tainting, rate limited per zone ---------------------------------------------
     async def no_execute_tainting_pass(self) -> None:
-        for zone in sorted(self._tainters):
-            await self._tainters[zone].try_(self._taint_one)
+        for zone in sorted(self._zones.tainters):
+            await self._zones.tainters[zone].try_(self._taint_one)
 
     async def _taint_one(self, value: TimedValue) -> tuple[bool, float]:
         node = self._nodes.get(value.value)
@@ -350,83 +351,29 @@ class NodeLifecycleController(Controller):
         return done, 0.0
 
     # -- zones ---------------------------------------------------------------------------------
-    def _zone_rate(self, size: int, state: ZoneState) -> float | None:
-        if state in (ZoneState.NORMAL, ZoneState.FULL_DISRUPTION):
-            return self._opts.node_eviction_rate
-        if state == ZoneState.PARTIAL_DISRUPTION:
-            if size > self._opts.large_cluster_size_threshold:
-                return self._opts.secondary_node_eviction_rate
-            return 0.0
-        return None
-
-    def _set_limiter(self, zone: str, size: int, state: ZoneState) -> None:
-        rate = self._zone_rate(size, state)
-        if rate is not None and zone in self._tainters:
-            self._tainters[zone].swap_limiter(rate)
-
     @property
     def zone_states(self) -> dict[str, ZoneState]:
-        return dict(self._zone_states)
+        return dict(self._zones.states)
 
     def zone_rate(self, zone: str) -> float:
-        return self._tainters[zone].limiter.qps
+        return self._zones.rate(zone)
 
     async def handle_disruption(
         self, zone_conditions: dict[str, list[Obj | None]], nodes: list[Obj]
     ) -> None:
         """Upstream's handleDisruption: zone states, their rates, and the all-disrupted stop."""
-        new_states: dict[str, ZoneState] = {}
-        all_are_full = True
-        for zone, conds in zone_conditions.items():
-            _, state = compute_zone_state(conds, self._opts.unhealthy_zone_threshold)
-            if state != ZoneState.FULL_DISRUPTION:
-                all_are_full = False
-            new_states[zone] = state
-            self._zone_states.setdefault(zone, ZoneState.INITIAL)
-            self._ensure_zone_for(zone)
-        all_were_full = True
-        for zone, state in list(self._zone_states.items()):
-            if zone not in zone_conditions:
-                del self._zone_states[zone]
-                continue
-            if state != ZoneState.FULL_DISRUPTION:
-                all_were_full = False
-                break
-        if all_are_full and all_were_full:
-            return
-        if all_are_full:
+        change = self._zones.handle(zone_conditions)
+        if change == Disruption.ENTERED:
             log.info("%s: all nodes are not Ready; entering master disruption mode", self.name)
             for node in nodes:
                 await self._mark_node_as_reachable(node)
-            for zone in self._zone_states:
-                self._tainters[zone].swap_limiter(0.0)
-                self._zone_states[zone] = ZoneState.FULL_DISRUPTION
-            return
-        if all_were_full:
+        elif change == Disruption.EXITED:
             log.info("%s: some nodes are Ready; exiting master disruption mode", self.name)
             now = self._clock.now()
             for node in nodes:
                 health = self._health.get(name_of(node))
                 if health is not None:
                     self._health[name_of(node)] = replace(health, probe=now, ready_transition=now)
-            for zone in self._zone_states:
-                if zone in new_states:
-                    self._set_limiter(zone, len(zone_conditions[zone]), new_states[zone])
-                    self._zone_states[zone] = new_states[zone]
-            return
-        for zone, state in self._zone_states.items():
-            new = new_states.get(zone)
-            if new is None or new == state:
-                continue
-            log.info("%s: zone %r is now %s", self.name, zone, new)
-            self._set_limiter(zone, len(zone_conditions[zone]), new)
-            self._zone_states[zone] = new
-
-    def _ensure_zone_for(self, zone: str) -> None:
-        if zone not in self._tainters:
-            self._tainters[zone] = RateLimitedTimedQueue(
-                self._opts.node_eviction_rate, clock=self._clock
-            )
 
 
 def build(ctx: Context) -> Controller:
