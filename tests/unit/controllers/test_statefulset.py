@@ -527,3 +527,40 @@ async def test_new_claims_are_owned_by_the_set_when_deleted_deletes() -> None:
     assert claim["metadata"]["ownerReferences"] == [
         {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "sts-uid"}
     ]
+
+
+def test_handlers_enqueue_the_set() -> None:
+    client = FakeClient()
+    s = sts(2)
+    controller = StatefulSetController(
+        client=client,
+        set_informer=informer(client, resources.STATEFUL_SETS, s),
+        pod_informer=informer(client, resources.PODS),
+        revision_informer=informer(client, resources.CONTROLLER_REVISIONS),
+        claim_informer=informer(client, resources.PERSISTENT_VOLUME_CLAIMS),
+        recorder=FakeRecorder(),
+    )
+    q = controller.queue
+    q.done(q.get_nowait())  # the set's own add
+    owned = running(s, 0)
+    owned["metadata"]["ownerReferences"][0]["uid"] = "sts-uid"
+    orphan = running(s, 1)
+    orphan["metadata"].pop("ownerReferences")
+    stranger = running(s, 2)
+    stranger["metadata"]["ownerReferences"][0]["uid"] = "someone-else"
+    revision = hist.new_revision(s, 1, 0)
+    for handler, obj in [
+        (controller._owned_changed, owned),
+        (controller._owned_changed, orphan),
+        (controller._owner_only, owned),
+        (controller._owner_only, revision),
+    ]:
+        handler(obj)
+        assert q.get_nowait() == "default/web"
+        q.done("default/web")
+    controller._owned_changed(stranger)
+    unrelated = running(s, 3)
+    unrelated["metadata"].pop("ownerReferences")
+    unrelated["metadata"]["labels"] = {"app": "other"}
+    controller._owned_changed(unrelated)
+    assert len(q) == 0
