@@ -1,6 +1,6 @@
 """job: runs a Job's pods to completion (upstream's ``pkg/controller/job``).
 
-``controller`` holds the sync (finishing conditions, creating and deleting pods, suspend);
+``controller`` holds the sync (finishing conditions, suspend); ``pods`` creates and deletes pods;
 ``tracking`` counts finished pods through the ``batch.kubernetes.io/job-tracking`` finalizer;
 ``state`` is the picture one sync builds; ``indexes`` the Indexed-Job helpers (completion
 indexes, ``"1,3-5"`` interval lists); ``policies`` the pod failure policy, the success policy
