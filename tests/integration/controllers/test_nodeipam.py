@@ -42,11 +42,11 @@ async def test_nodes_get_pod_cidrs(client: Client) -> None:
         await client.delete(f"{NODES}/old")
         await client.create(NODES, node("c"))
         assert await eventually(lambda: cidr_of(client, "c")) == ["10.244.4.0/24"]
-        # the cursor has wrapped past nothing yet; a full small range shows the reuse
     async with run_controllers(
         client, "nodeipam", allocate_node_cidrs=True, cluster_cidr="10.244.0.0/22"
     ):
-        # 10.244.0.0/22 holds four /24s: 2 and 3 are used (by a and b), 0 and 1 are free again
+        # a new allocator on 10.244.0.0/22 (four /24s): a and b hold 2 and 3, the deleted
+        # node's 1 and the unused 0 are handed out, then nothing is left
         await client.create(NODES, node("d"))
         await client.create(NODES, node("e"))
         got = {
