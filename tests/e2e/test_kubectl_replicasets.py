@@ -131,3 +131,55 @@ def test_statefulset_comes_up_in_order(node_cluster: Cluster, namespace: str) ->
     assert pods["web-1"]["spec"]["subdomain"] == "web"
     row = node_cluster.kubectl("get", "statefulset", "web", "-n", namespace, "--no-headers")
     assert row.stdout.split()[1] == "2/2"
+
+
+def test_statefulset_rolling_update_history_and_undo(node_cluster: Cluster, namespace: str) -> None:
+    apply(node_cluster, namespace, stateful_set(2))
+
+    def rollout() -> str:
+        return node_cluster.kubectl(
+            "rollout",
+            "status",
+            "statefulset/web",
+            "-n",
+            namespace,
+            f"--timeout={TIMEOUT:.0f}s",
+            timeout=TIMEOUT + 30,
+        ).stdout
+
+    def status() -> dict[str, Any]:
+        out = node_cluster.kubectl("get", "statefulset", "web", "-n", namespace, "-o", "json")
+        result: dict[str, Any] = json.loads(out.stdout)["status"]
+        return result
+
+    rollout()
+    first = status()["updateRevision"]
+    node_cluster.kubectl("set", "env", "statefulset/web", "-n", namespace, "GREETING=hi")
+    wait_for(lambda: status()["updateRevision"] != first, TIMEOUT, "a new update revision")
+    wait_for(
+        lambda: status().get("updatedReplicas") == 2 and status().get("readyReplicas") == 2,
+        TIMEOUT,
+        "both pods updated and ready",
+    )
+    second = status()["updateRevision"]
+    history = node_cluster.kubectl("rollout", "history", "statefulset/web", "-n", namespace)
+    revisions = [line.split()[0] for line in history.stdout.splitlines()[2:] if line.strip()]
+    assert revisions == ["1", "2"]
+    env = node_cluster.kubectl(
+        "get", "pod", "web-0", "-n", namespace, "-o", "jsonpath={.spec.containers[0].env}"
+    )
+    assert "GREETING" in env.stdout
+
+    undone = node_cluster.kubectl("rollout", "undo", "statefulset/web", "-n", namespace)
+    assert "rolled back" in undone.stdout
+    wait_for(lambda: status()["updateRevision"] == first, TIMEOUT, "the first revision back")
+    wait_for(
+        lambda: status().get("currentRevision") == first and status().get("readyReplicas") == 2,
+        TIMEOUT,
+        "the rollback rolled out",
+    )
+    revs = json.loads(
+        node_cluster.kubectl("get", "controllerrevisions", "-n", namespace, "-o", "json").stdout
+    )["items"]
+    numbers = {r["metadata"]["name"]: r["revision"] for r in revs}
+    assert numbers == {second: 2, first: 3}  # the old revision re-numbered, not copied
