@@ -386,3 +386,53 @@ async def test_an_orphan_is_adopted_and_tracked(client: Client) -> None:
         await eventually(complete)
         released = await client.get(f"{PODS}/stray")
         assert TRACKING not in (released["metadata"].get("finalizers") or ())
+
+
+async def test_backoff_limit_per_index(client: Client) -> None:
+    spec = {
+        "completions": 2,
+        "parallelism": 2,
+        "completionMode": "Indexed",
+        "backoffLimitPerIndex": 1,
+    }
+    async with job_controller(client):
+        await client.create(JOBS, job_body("perindex", **spec))
+
+        def index_of(pod: dict[str, Any]) -> str:
+            return str(pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"])
+
+        async def active_of(index: str) -> dict[str, Any] | None:
+            for pod in await job_pods(client, "perindex"):
+                if is_active(pod) and index_of(pod) == index:
+                    return pod
+            return None
+
+        first = await eventually(lambda: active_of("0"))
+        assert (
+            first["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] == "0"
+        )
+        await set_phase(client, first, "Failed")
+
+        async def replacement() -> dict[str, Any] | None:
+            pod = await active_of("0")
+            return pod if pod and pod["metadata"]["uid"] != first["metadata"]["uid"] else None
+
+        second = await eventually(replacement)
+        annotations = second["metadata"]["annotations"]
+        assert annotations["batch.kubernetes.io/job-index-failure-count"] == "1"
+        await set_phase(client, second, "Failed")
+        await set_phase(client, await eventually(lambda: active_of("1")), "Succeeded")
+
+        async def failed() -> dict[str, Any] | None:
+            job = await get_job(client, "perindex")
+            c = condition(job, "Failed")
+            return job if c and c["status"] == "True" else None
+
+        job = await eventually(failed)
+        c = condition(job, "Failed")
+        assert c is not None
+        assert (c["reason"], c["message"]) == ("FailedIndexes", "Job has failed indexes")
+        assert job["status"]["failedIndexes"] == "0"
+        assert job["status"]["completedIndexes"] == "1"
+        assert job["status"]["failed"] == 2
+        assert job["status"]["succeeded"] == 1
