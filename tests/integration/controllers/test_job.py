@@ -436,3 +436,42 @@ async def test_backoff_limit_per_index(client: Client) -> None:
         assert job["status"]["completedIndexes"] == "1"
         assert job["status"]["failed"] == 2
         assert job["status"]["succeeded"] == 1
+
+
+async def test_success_policy(client: Client) -> None:
+    spec = {
+        "completions": 3,
+        "parallelism": 3,
+        "completionMode": "Indexed",
+        "successPolicy": {"rules": [{"succeededIndexes": "0"}]},
+    }
+    async with job_controller(client):
+        await client.create(JOBS, job_body("leader", **spec))
+
+        async def three() -> list[dict[str, Any]]:
+            pods = [p for p in await job_pods(client, "leader") if is_active(p)]
+            return pods if len(pods) == 3 else []
+
+        pods = await eventually(three)
+        [zero] = [
+            p
+            for p in pods
+            if p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "0"
+        ]
+        await set_phase(client, zero, "Succeeded")
+
+        async def complete() -> dict[str, Any] | None:
+            job = await get_job(client, "leader")
+            c = condition(job, "Complete")
+            return job if c and c["status"] == "True" else None
+
+        job = await eventually(complete)
+        for type_ in ("SuccessCriteriaMet", "Complete"):
+            c = condition(job, type_)
+            assert c is not None
+            assert (c["reason"], c["message"]) == ("SuccessPolicy", "Matched rules at index 0")
+        assert job["status"]["completedIndexes"] == "0"
+        assert job["status"].get("active", 0) == 0
+        assert [p["metadata"]["name"] for p in await job_pods(client, "leader")] == [
+            zero["metadata"]["name"]
+        ]
