@@ -358,7 +358,8 @@ class AdoptionError(Exception):
 
 
 class PodControllerRefManager:
-    """Claims pods for ``owner`` (upstream's PodControllerRefManager.ClaimPods)."""
+    """Claims pods for ``owner`` (upstream's PodControllerRefManager.ClaimPods); with
+    ``claimed`` another namespaced kind the same way (ControllerRevisions, ReplicaSets)."""
 
     def __init__(
         self,
@@ -368,8 +369,10 @@ class PodControllerRefManager:
         resource: Resource,
         selector: LabelSelector,
         can_adopt: Callable[[], Awaitable[None]] | None = None,
+        claimed: Resource = resources.PODS,
     ) -> None:
         self._client = client
+        self._claimed = claimed
         self._owner = owner
         self._resource = resource
         self._selector = selector
@@ -423,13 +426,15 @@ class PodControllerRefManager:
             except Exception as err:  # kept, raised for every orphan
                 self._adopt_error = err
         if isinstance(self._adopt_error, AdoptionError):
-            raise AdoptionError(f"can't adopt Pod {_name(pod)}: {self._adopt_error}")
+            raise AdoptionError(
+                f"can't adopt {self._claimed.kind} {_name(pod)}: {self._adopt_error}"
+            )
         if self._adopt_error is not None:
             raise self._adopt_error
         ref = controller_ref_for(self._owner, self._resource)
         patch = {"metadata": {"ownerReferences": [ref], "uid": pod["metadata"].get("uid")}}
         try:
-            await self._client.patch(_pod_path(pod), patch, patch_type="strategic")
+            await self._client.patch(self._path(pod), patch, patch_type="strategic")
         except ApiError as err:
             if err.not_found:
                 return False  # gone already
@@ -444,11 +449,15 @@ class PodControllerRefManager:
             }
         }
         try:
-            await self._client.patch(_pod_path(pod), patch, patch_type="strategic")
+            await self._client.patch(self._path(pod), patch, patch_type="strategic")
         except ApiError as err:
             # gone, or no longer ours / no longer there to patch: nothing to release
             if not (err.not_found or err.status == 422):
                 raise
+
+    def _path(self, obj: Obj) -> str:
+        meta = obj["metadata"]
+        return self._claimed.path(namespace=meta.get("namespace"), name=meta["name"])
 
     async def _recheck_owner(self) -> None:
         """Upstream's RecheckDeletionTimestamp over a live GET of the owner."""
@@ -476,8 +485,3 @@ class PodControllerRefManager:
 def _name(pod: Obj) -> str:
     meta = pod.get("metadata") or {}
     return f"{meta.get('namespace')}/{meta.get('name')}"
-
-
-def _pod_path(pod: Obj) -> str:
-    meta = pod["metadata"]
-    return resources.PODS.path(namespace=meta.get("namespace"), name=meta["name"])

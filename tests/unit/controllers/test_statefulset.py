@@ -564,3 +564,26 @@ def test_handlers_enqueue_the_set() -> None:
     unrelated["metadata"]["labels"] = {"app": "other"}
     controller._owned_changed(unrelated)
     assert len(q) == 0
+
+
+async def test_sync_adopts_orphan_revisions() -> None:
+    client = FakeClient()
+    s = sts(1)
+    client.answers[("GET", "/apis/apps/v1/namespaces/default/statefulsets/web")] = s
+    orphan = hist.new_revision(s, 1, 0)
+    orphan["metadata"].pop("ownerReferences")
+    controller = StatefulSetController(
+        client=client,
+        set_informer=informer(client, resources.STATEFUL_SETS, s),
+        pod_informer=informer(client, resources.PODS),
+        revision_informer=informer(client, resources.CONTROLLER_REVISIONS, orphan),
+        claim_informer=informer(client, resources.PERSISTENT_VOLUME_CLAIMS),
+        recorder=FakeRecorder(),
+        now=lambda: NOW,
+    )
+    await controller.sync("default/web")
+    name = orphan["metadata"]["name"]
+    patch = next(c for c in client.calls if c.verb == "PATCH")
+    assert patch.path == f"{REVS}/{name}"
+    assert patch.body["metadata"]["ownerReferences"][0]["uid"] == "sts-uid"
+    assert f"POST {name}" not in actions(client)  # the adopted revision is the update revision

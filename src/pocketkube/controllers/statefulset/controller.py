@@ -164,12 +164,18 @@ class StatefulSetController(Controller):
         pods, errors = await refs.claim_pods(candidates, lambda pod: ident.is_member_of(sts, pod))
         if errors:
             raise errors[0]
-        uid = sts["metadata"].get("uid")
-        revisions = [
-            rev
-            for rev in self._revisions.by_index(NAMESPACE_INDEX, str(namespace))
-            if (pc.controller_ref(rev) or {}).get("uid") == uid
-        ]
+        revision_refs = pc.PodControllerRefManager(
+            client=self._client,
+            owner=sts,
+            resource=resources.STATEFUL_SETS,
+            selector=selector,
+            claimed=resources.CONTROLLER_REVISIONS,
+        )
+        revisions, errors = await revision_refs.claim_pods(
+            self._revisions.by_index(NAMESPACE_INDEX, str(namespace))
+        )
+        if errors:
+            raise errors[0]
         revs = await self._history.revisions_for(sts, revisions)
         plan = ctl.Plan(
             current_set=hist.apply_revision(sts, revs.current),
