@@ -56,7 +56,10 @@ def test_configmap_lifecycle(cluster: Cluster) -> None:
 
     table = cluster.kubectl("get", "configmaps").stdout.splitlines()
     assert table[0].split() == ["NAME", "DATA", "AGE"]
-    assert table[1].split()[:2] == ["settings", "1"]
+    # the root CA publisher may have added kube-root-ca.crt by now
+    assert [row.split()[:2] for row in table[1:] if row.startswith("settings")] == [
+        ["settings", "1"]
+    ]
 
     obj = yaml.safe_load(cluster.kubectl("get", "configmap", "settings", "-o", "yaml").stdout)
     assert obj["data"] == {"greeting": "hello"}
@@ -86,8 +89,11 @@ def test_get_all_namespaces(cluster: Cluster) -> None:
     cluster.kubectl("create", "--validate=false", "-n", "kube-system", "-f", "-", stdin=CONFIGMAP)
     out = cluster.kubectl("get", "configmaps", "-A").stdout.splitlines()
     assert out[0].split() == ["NAMESPACE", "NAME", "DATA", "AGE"]
-    # kube-public holds the API server's cluster-info
-    assert sorted(line.split()[0] for line in out[1:]) == ["default", "kube-public", "kube-system"]
+    # kube-public holds the API server's cluster-info; kube-root-ca.crt (the root CA publisher's,
+    # in every namespace) is left out
+    rows = [line.split() for line in out[1:]]
+    names = sorted(row[0] for row in rows if row[1] != "kube-root-ca.crt")
+    assert names == ["default", "kube-public", "kube-system"]
 
 
 def test_watch_prints_changes(cluster: Cluster) -> None:

@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.e2e.conftest import Cluster
 
 NS = "client-e2e"
+ROOT_CA = "kube-root-ca.crt"
 
 
 @pytest.fixture
@@ -34,7 +35,18 @@ def api(cluster: Cluster) -> Iterator[client.ApiClient]:
 def core(api: client.ApiClient) -> client.CoreV1Api:
     v1 = client.CoreV1Api(api)
     v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NS)))
+    # As in any cluster, the root CA publisher puts kube-root-ca.crt in the new namespace; wait
+    # for it so that the tests' lists and watches see a settled namespace.
+    deadline = time.monotonic() + 60
+    while not v1.list_namespaced_config_map(NS, field_selector=f"metadata.name={ROOT_CA}").items:
+        assert time.monotonic() < deadline, f"no {ROOT_CA} in {NS}"
+        time.sleep(0.1)
     return v1
+
+
+def ours(items: list[Any]) -> list[str]:
+    """The names of the listed ConfigMaps the test made (not kube-root-ca.crt)."""
+    return [item.metadata.name for item in items if item.metadata.name != ROOT_CA]
 
 
 def configmap(name: str, labels: dict[str, str] | None = None, **data: str) -> client.V1ConfigMap:
@@ -78,7 +90,7 @@ def test_namespace_crud(api: client.ApiClient) -> None:
     taken = api_error(v1.create_namespace, client.V1Namespace(metadata=read.metadata))
     assert (taken.status, taken.reason) == (409, "Conflict")
     v1.delete_namespace("team-a")
-    # Without a namespace controller yet, the namespace is either gone or Terminating.
+    # Terminating until the namespace controller has emptied it, then gone.
     left = v1.list_namespace(field_selector="metadata.name=team-a").items
     assert [ns.status.phase for ns in left] in ([], ["Terminating"])
 
@@ -124,7 +136,7 @@ def test_list_with_label_and_field_selectors(core: client.CoreV1Api) -> None:
     web = core.list_namespaced_config_map(NS, label_selector="app=web")
     assert sorted(cm.metadata.name for cm in web.items) == ["web-1", "web-2"]
     not_web = core.list_namespaced_config_map(NS, label_selector="app!=web")
-    assert [cm.metadata.name for cm in not_web.items] == ["db-1"]
+    assert ours(not_web.items) == ["db-1"]  # kube-root-ca.crt has no app label either
     by_name = core.list_namespaced_config_map(NS, field_selector="metadata.name=web-2")
     assert [cm.metadata.name for cm in by_name.items] == ["web-2"]
     everywhere = core.list_config_map_for_all_namespaces(label_selector="app in (web,db)")
@@ -247,7 +259,7 @@ def first_event(core: client.CoreV1Api, *, resource_version: str) -> dict[str, A
 def test_watch_from_a_resource_version_out_of_the_window_is_410(core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map(NS, configmap("churn", n="0"))
     early = first_event(core, resource_version="1")
-    assert early["object"].metadata.name == "churn"  # still in the window
+    assert early["object"].metadata.name == ROOT_CA  # the oldest, still in the window
     # The watch cache keeps ~1000 events per resource: write more than that.
     with ThreadPoolExecutor(8) as pool:
         list(
@@ -266,7 +278,7 @@ def test_watch_from_a_resource_version_out_of_the_window_is_410(core: client.Cor
 
     # What an informer does next: relist, then watch from the list's resourceVersion.
     listed = core.list_namespaced_config_map(NS)
-    assert len(listed.items) == 1101
+    assert len(ours(listed.items)) == 1101
     core.patch_namespaced_config_map("churn", NS, {"data": {"n": "1"}})
     event = first_event(core, resource_version=listed.metadata.resource_version)
     assert (event["type"], event["object"].data) == ("MODIFIED", {"n": "1"})
@@ -278,7 +290,7 @@ def test_delete_collection_with_a_label_selector(core: client.CoreV1Api) -> None
     core.create_namespaced_config_map(NS, configmap("keep", {"kind": "keep"}))
     core.delete_collection_namespaced_config_map(NS, label_selector="kind=tmp")
     left = core.list_namespaced_config_map(NS).items
-    assert [cm.metadata.name for cm in left] == ["keep"]
+    assert ours(left) == ["keep"]
 
 
 def test_paging_with_limit_and_continue(core: client.CoreV1Api) -> None:
@@ -296,8 +308,8 @@ def test_paging_with_limit_and_continue(core: client.CoreV1Api) -> None:
         assert page.metadata.resource_version == first.metadata.resource_version
         token = page.metadata._continue
         pages += 1
-    assert pages == 3
-    assert names == [f"page-{i}" for i in range(5)]
+    assert pages == 3  # kube-root-ca.crt and five pages, two at a time
+    assert names == [ROOT_CA, *(f"page-{i}" for i in range(5))]
 
 
 def test_dry_run_creates_nothing(core: client.CoreV1Api) -> None:
@@ -316,4 +328,4 @@ def test_limited_list_reports_remaining_item_count(core: client.CoreV1Api) -> No
     for i in range(5):
         core.create_namespaced_config_map(NS, configmap(f"page-{i}"))
     first = core.list_namespaced_config_map(NS, limit=2)
-    assert first.metadata.remaining_item_count == 3
+    assert first.metadata.remaining_item_count == 4  # with kube-root-ca.crt
