@@ -475,3 +475,32 @@ async def test_success_policy(client: Client) -> None:
         assert [p["metadata"]["name"] for p in await job_pods(client, "leader")] == [
             zero["metadata"]["name"]
         ]
+
+
+async def test_a_finished_jobs_leftover_finalizer_is_released(client: Client) -> None:
+    async with job_controller(client):
+        await client.create(JOBS, job_body("done"))
+
+        async def one() -> list[dict[str, Any]]:
+            return [p for p in await job_pods(client, "done") if is_active(p)]
+
+        [pod] = await eventually(one)
+        await set_phase(client, pod, "Succeeded")
+
+        async def complete() -> dict[str, Any] | None:
+            job = await get_job(client, "done")
+            c = condition(job, "Complete")
+            return job if c and c["status"] == "True" else None
+
+        job = await eventually(complete)
+        # someone puts the finalizer back on a pod of the finished Job, then deletes the pod
+        name = pod["metadata"]["name"]
+        await client.patch(f"{PODS}/{name}", {"metadata": {"finalizers": [TRACKING]}})
+        await client.delete(f"{PODS}/{name}")
+
+        async def gone() -> bool:
+            return await job_pods(client, "done") == []
+
+        await eventually(gone)
+        assert (await get_job(client, "done"))["status"]["succeeded"] == 1
+        assert job["status"]["succeeded"] == 1

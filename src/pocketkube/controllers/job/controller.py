@@ -165,10 +165,12 @@ class JobController(Controller):
 
     def _pod_gone(self, pod: Obj, *, final: bool = False) -> None:
         job = self._resolve(pod["metadata"].get("namespace"), controller_ref(pod))
-        if job is None:
+        if job is None or st.is_finished(job):
+            # no sync of a Job will remove this finalizer
             if not final and st.has_tracking_finalizer(pod):
                 self.queue.add(ORPHAN + key_of(pod))
-            return
+            if job is None:
+                return
         key = key_of(job)
         self.expectations.deletion_observed(key, key_of(pod))
         if final or not st.has_tracking_finalizer(pod):
