@@ -115,6 +115,9 @@ class GarbageCollector(Controller):
         meta = obj.get("metadata") or {}
         old_meta = (old.get("metadata") or {}) if old is not None else None
         self.graph.process(event, resource.api_version, resource.kind, meta, old_meta)
+        # The graph holds the references now; the informer's stored copy (this very dict) does
+        # not need them: relists and deletes only need the key, uid and resourceVersion.
+        meta.pop("ownerReferences", None)
 
     def _report_invalid_namespace(self, node: Node, ref: OwnerRef) -> None:
         if self._recorder is None:

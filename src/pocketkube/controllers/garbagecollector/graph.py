@@ -23,6 +23,7 @@ the event loop one at a time, so they call ``process`` directly.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -54,7 +55,7 @@ class Identity:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class OwnerRef:
     api_version: str
     kind: str
@@ -95,9 +96,18 @@ class OwnerRef:
         return out
 
 
+# One shared instance per distinct reference (the 1,000 pods of a ReplicaSet hold one), dropped
+# when no node holds it any more.
+_REFS: weakref.WeakValueDictionary[OwnerRef, OwnerRef] = weakref.WeakValueDictionary()
+
+
+def _shared(ref: OwnerRef) -> OwnerRef:
+    return _REFS.setdefault(ref, ref)
+
+
 def owner_refs(meta: Mapping[str, Any]) -> tuple[OwnerRef, ...]:
     refs = meta.get("ownerReferences") or ()
-    return tuple(OwnerRef.parse(r) for r in refs if isinstance(r, Mapping))
+    return tuple(_shared(OwnerRef.parse(r)) for r in refs if isinstance(r, Mapping))
 
 
 def being_deleted(meta: Mapping[str, Any]) -> bool:
@@ -106,6 +116,9 @@ def being_deleted(meta: Mapping[str, Any]) -> bool:
 
 def has_finalizer(meta: Mapping[str, Any], finalizer: str) -> bool:
     return finalizer in (meta.get("finalizers") or ())
+
+
+_NO_DEPENDENTS: frozenset[Node] = frozenset()
 
 
 class Node:
@@ -131,10 +144,22 @@ class Node:
     ) -> None:
         self.identity = identity
         self.owners = owners
-        self.dependents: set[Node] = set()
+        self.dependents: set[Node] | frozenset[Node] = _NO_DEPENDENTS  # a set once it has one
         self.virtual = virtual
         self.being_deleted = being_deleted
         self.deleting_dependents = deleting_dependents
+
+    def add_dependent(self, dependent: Node) -> None:
+        if isinstance(self.dependents, set):
+            self.dependents.add(dependent)
+        else:
+            self.dependents = {dependent}
+
+    def remove_dependent(self, dependent: Node) -> None:
+        if isinstance(self.dependents, set):
+            self.dependents.discard(dependent)
+            if not self.dependents:
+                self.dependents = _NO_DEPENDENTS
 
     @property
     def observed(self) -> bool:
@@ -374,10 +399,10 @@ class Graph:
             if owner is None:
                 owner = Node(ref.identity(node.identity.namespace), virtual=True)
                 self.nodes[ref.uid] = owner
-                owner.dependents.add(node)
+                owner.add_dependent(node)
                 self._delete(owner)
                 continue
-            owner.dependents.add(node)
+            owner.add_dependent(node)
             if suspicious:
                 continue
             owner_namespaced = bool(owner.identity.namespace)
@@ -398,7 +423,7 @@ class Graph:
         for ref in owners:
             owner = self.nodes.get(ref.uid)
             if owner is not None:
-                owner.dependents.discard(node)
+                owner.remove_dependent(node)
 
     def _unblocked_owners(
         self, removed: Iterable[OwnerRef], changed: Iterable[tuple[OwnerRef, OwnerRef]]
