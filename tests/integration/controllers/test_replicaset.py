@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 from typing import Any
 
 from pocketkube.client import ApiError, Client
@@ -214,3 +215,32 @@ async def test_invalid_updates_do_not_stop_the_controller(client: Client) -> Non
             return await count_is(client, 1, "a")
 
         await eventually(one)
+
+
+async def test_min_ready_seconds_delays_availability(client: Client) -> None:
+    body = rs_body(replicas=1)
+    body["spec"]["minReadySeconds"] = 4
+    async with run_controllers(client, "replicaset"):
+        await client.create(RSS, body)
+
+        async def one() -> Any:
+            return await count_is(client, 1)
+
+        (pod,) = await eventually(one)
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        status = {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
+        }
+        await client.patch(f"{PODS}/{pod['metadata']['name']}/status", {"status": status})
+
+        async def ready_not_available() -> Any:
+            status = (await client.get(f"{RSS}/web"))["status"]
+            return status.get("readyReplicas") == 1 and not status.get("availableReplicas")
+
+        await eventually(ready_not_available, within=2.5)
+
+        async def available() -> Any:
+            return (await client.get(f"{RSS}/web"))["status"].get("availableReplicas") == 1
+
+        await eventually(available, within=10)  # requeued, no other event needed
