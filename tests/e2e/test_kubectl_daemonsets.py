@@ -67,6 +67,18 @@ def test_daemonset_runs_on_the_node_and_rolls(node_cluster: Cluster) -> None:
     assert new["spec"]["containers"][0]["image"] == "busybox:2"  # type: ignore[index]
     history = node_cluster.kubectl("rollout", "history", "-n", ns, "ds/sleeper").stdout
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"]
+    # undo: kubectl applies revision 1's template patch; the controller rolls back to it
+    node_cluster.kubectl("rollout", "undo", "-n", ns, "ds/sleeper")
+    done = node_cluster.kubectl(
+        "rollout", "status", "-n", ns, "ds/sleeper", "--timeout=120s", timeout=150
+    )
+    assert "successfully rolled out" in done.stdout
+    wait_for(lambda: len(pods(node_cluster, ns)) == 1, 60, "the old pod to go")
+    (back,) = pods(node_cluster, ns)
+    assert back["spec"]["containers"][0]["image"] == "busybox:1"  # type: ignore[index]
+    history = node_cluster.kubectl("rollout", "history", "-n", ns, "ds/sleeper").stdout
+    # revision 1 came back as revision 3 (upstream renumbers the current revision)
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"]
     node_cluster.kubectl("delete", "namespace", ns, "--wait=false")
 
 
