@@ -29,7 +29,7 @@ async def sync_rollout_status(
         du.remove_condition(new_status, du.PROGRESSING)
     current = du.get_condition(du.status(d), du.PROGRESSING)
     complete_before = (
-        new_status["replicas"] == new_status["updatedReplicas"]
+        new_status.get("replicas", 0) == new_status.get("updatedReplicas", 0)
         and current is not None
         and current.get("reason") == du.NEW_RS_AVAILABLE_REASON
     )

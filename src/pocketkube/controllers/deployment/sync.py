@@ -319,6 +319,7 @@ def calculate_status(
         "availableReplicas": available,
         "unavailableReplicas": unavailable,
     }
+    new = {key: value for key, value in new.items() if value}  # omitempty, as upstream
     if "collisionCount" in old:
         new["collisionCount"] = old["collisionCount"]
     if old.get("conditions"):
