@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from pocketkube.api.labels import selector_from_set
 from pocketkube.client import resources
 from pocketkube.client.clock import FakeClock
+from pocketkube.client.store import NAMESPACE_INDEX, namespace_index
 from pocketkube.controllers.daemonset import history
 from pocketkube.controllers.daemonset.controller import DaemonSetController
 from pocketkube.controllers.daemonset.eligibility import (
@@ -20,6 +22,7 @@ from pocketkube.controllers.daemonset.eligibility import (
     pin_to_node,
     target_node_name,
 )
+from pocketkube.controllers.daemonset.revisions import RevisionControl
 from pocketkube.controllers.daemonset.update import limits, rolling_update_plan
 from tests.unit.controllers.fakes import NOW, FakeClient, informer
 from tests.unit.controllers.test_nodelifecycle import FakeRecorder
@@ -379,3 +382,60 @@ async def test_selecting_all_is_refused() -> None:
     await c.sync("default/d")
     assert client.writes() == []
     assert recorder.events[0][1] == "SelectingAll"
+
+
+async def test_revisions_are_adopted_and_released() -> None:
+
+    client = FakeClient()
+    mine = {"controller": True, "uid": "ds-uid", "kind": "DaemonSet", "name": "d"}
+    orphan = {
+        "metadata": {
+            "name": "d-orphan",
+            "namespace": "default",
+            "uid": "r1",
+            "labels": {"app": "d"},
+        },
+        "revision": 1,
+    }
+    stray = {
+        "metadata": {
+            "name": "d-stray",
+            "namespace": "default",
+            "uid": "r2",
+            "labels": {"app": "other"},
+            "ownerReferences": [mine],
+        },
+        "revision": 2,
+    }
+    owned = {
+        "metadata": {
+            "name": "d-owned",
+            "namespace": "default",
+            "uid": "r3",
+            "labels": {"app": "d"},
+            "ownerReferences": [mine],
+        },
+        "revision": 3,
+    }
+    foreign = {
+        "metadata": {
+            "name": "x",
+            "namespace": "default",
+            "uid": "r4",
+            "labels": {"app": "d"},
+            "ownerReferences": [{**mine, "uid": "other"}],
+        },
+        "revision": 4,
+    }
+    inf = informer(client, resources.CONTROLLER_REVISIONS, orphan, stray, owned, foreign)
+
+    inf.add_indexer(NAMESPACE_INDEX, namespace_index)
+    control = RevisionControl(client=client, store=inf.store)
+    claimed = await control.claim(ds(), selector_from_set({"app": "d"}))
+    assert sorted(r["metadata"]["name"] for r in claimed) == ["d-orphan", "d-owned"]
+    patches = {c.path.rsplit("/", 1)[1]: c.body for c in client.writes()}
+    assert set(patches) == {"d-orphan", "d-stray"}
+    assert patches["d-orphan"]["metadata"]["ownerReferences"][0]["uid"] == "ds-uid"
+    assert patches["d-stray"]["metadata"]["ownerReferences"] == [
+        {"$patch": "delete", "uid": "ds-uid"}
+    ]

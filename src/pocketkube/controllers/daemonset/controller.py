@@ -198,7 +198,7 @@ class DaemonSetController(Controller):
         if meta(ds).get("deletionTimestamp"):
             return
         nodes = sorted(self._nodes.list(), key=lambda n: str(meta(n).get("name")))
-        current, old = await self._revisions.construct(ds)
+        current, old = await self._revisions.construct(ds, selector)
         hash_ = history.revision_hash(current)
         if not self.expectations.satisfied(key):
             await self._update_status(ds, selector, nodes, hash_, observed=False)

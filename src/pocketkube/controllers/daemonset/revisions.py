@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+from pocketkube.api.labels import LabelSelector
 from pocketkube.client import resources
 from pocketkube.client.rest import ApiError, Obj
 from pocketkube.client.store import NAMESPACE_INDEX, Store, key_of
@@ -22,19 +23,46 @@ class RevisionControl:
     def _path(self, ds: Obj, name: str | None = None) -> str:
         return resources.CONTROLLER_REVISIONS.path(namespace=meta(ds).get("namespace"), name=name)
 
-    def controlled(self, ds: Obj) -> list[Obj]:
+    async def claim(self, ds: Obj, selector: LabelSelector) -> list[Obj]:
+        """The DaemonSet's revisions (upstream's ClaimControllerRevisions): its own that match
+        its selector; orphans that match are adopted, its own that stopped matching released."""
         uid = meta(ds).get("uid")
-        return [
-            r
-            for r in self._store.by_index(NAMESPACE_INDEX, str(meta(ds).get("namespace")))
-            if (controller_ref(r) or {}).get("uid") == uid
-        ]
+        deleting = bool(meta(ds).get("deletionTimestamp"))
+        owned: list[Obj] = []
+        for revision in self._store.by_index(NAMESPACE_INDEX, str(meta(ds).get("namespace"))):
+            matches = selector.matches(meta(revision).get("labels") or {})
+            ref = controller_ref(revision)
+            if ref is not None:
+                if ref.get("uid") != uid:
+                    continue
+                if matches:
+                    owned.append(revision)
+                elif not deleting:
+                    await self._patch_owner(ds, revision, [{"$patch": "delete", "uid": uid}])
+                continue
+            if matches and not deleting and not meta(revision).get("deletionTimestamp"):
+                ref = controller_ref_for(ds, resources.DAEMON_SETS)
+                if await self._patch_owner(ds, revision, [ref]):
+                    owned.append(revision)
+        return owned
 
-    async def construct(self, ds: Obj) -> tuple[Obj, list[Obj]]:
+    async def _patch_owner(self, ds: Obj, revision: Obj, refs: list[Obj]) -> bool:
+        patch = {"metadata": {"ownerReferences": refs, "uid": meta(revision).get("uid")}}
+        try:
+            await self._client.patch(
+                self._path(ds, str(meta(revision).get("name"))), patch, patch_type="strategic"
+            )
+        except ApiError as err:
+            if err.not_found or err.status == 422:
+                return False
+            raise
+        return True
+
+    async def construct(self, ds: Obj, selector: LabelSelector) -> tuple[Obj, list[Obj]]:
         """(the current revision, the old ones); creates or renumbers the current one."""
         current: list[Obj] = []
         old: list[Obj] = []
-        for revision in self.controlled(ds):
+        for revision in await self.claim(ds, selector):
             if not history.revision_hash(revision):  # label it with its name, as upstream
                 revision = copy.deepcopy(revision)
                 name = str(meta(revision).get("name"))
