@@ -254,7 +254,7 @@ class ReplicaSetController(Controller):
             return error
         if diff > 0:
             related = self._related_pods(owner) or pods
-            doomed = pc.get_pods_to_delete(pods, min(diff, self._burst), related)
+            doomed = pc.get_pods_to_delete(pods, min(diff, self._burst), related, self._now())
             self.expectations.expect_deletions(key, [key_of(pod) for pod in doomed])
             results = await asyncio.gather(
                 *(self._delete(key, owner, pod) for pod in doomed), return_exceptions=True

@@ -411,3 +411,55 @@ def test_parse_time() -> None:
     assert pc.parse_time("") is None
     assert pc.parse_time("junk") is None
     assert pc.parse_time("2024-05-01T12:00:00.5Z") == NOW + dt.timedelta(seconds=0.5)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "plain", "logarithmic"),
+    [
+        (  # ready 60 and 30 min ago: different power-of-two buckets, the newer goes first
+            pod("a", ready=True, ready_since="2024-05-01T11:00:00Z"),
+            pod("b", ready=True, ready_since="2024-05-01T11:30:00Z"),
+            "b",
+            "b",
+        ),
+        (  # ready 60 and 50 min ago: the same bucket, so the UID decides
+            pod("a", ready=True, ready_since="2024-05-01T11:00:00Z"),
+            pod("b", ready=True, ready_since="2024-05-01T11:10:00Z"),
+            "b",
+            "a",
+        ),
+        (  # created 120 and 100 min ago: the same bucket
+            pod("a", created="2024-05-01T10:00:00Z"),
+            pod("b", created="2024-05-01T10:20:00Z"),
+            "b",
+            "a",
+        ),
+        (  # created 120 and 5 min ago
+            pod("a", created="2024-05-01T10:00:00Z"),
+            pod("b", created="2024-05-01T11:55:00Z"),
+            "b",
+            "b",
+        ),
+    ],
+)
+def test_logarithmic_scale_down(
+    a: dict[str, Any], b: dict[str, Any], plain: str, logarithmic: str
+) -> None:
+    assert pc.get_pods_to_delete([a, b], 1)[0]["metadata"]["name"] == plain
+    assert pc.get_pods_to_delete([a, b], 1, now=NOW)[0]["metadata"]["name"] == logarithmic
+    assert pc.get_pods_to_delete([b, a], 1, now=NOW)[0]["metadata"]["name"] == logarithmic
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (pod("a", node=""), pod("b")),
+        (pod("a", ready=False), pod("b", ready=True)),
+        (pod("a", restarts=3), pod("b", restarts=1)),
+        (pod("a", created=""), pod("b")),
+    ],
+)
+def test_logarithmic_order_keeps_the_other_rules(
+    first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    assert pc.get_pods_to_delete([second, first], 1, now=NOW) == [first]
