@@ -6,7 +6,8 @@
 - ``monitors``: a metadata-only informer per deletable resource, started and stopped as
   discovery changes;
 - ``graph``: the ownership graph built from their events (virtual owners, transitions into
-  foreground or orphan deletion);
+  foreground or orphan deletion), over ``nodes`` (identities, references, the absent-owner
+  cache);
 - ``collector``: the workers' decisions (background, foreground, orphan propagation) and
   ``operations`` their writes.
 """
