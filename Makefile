@@ -45,6 +45,7 @@ bench: deps system-deps
 	$(BIN)/python -m bench.scheduler_bench
 	$(BIN)/python -m bench.kubelet_bench
 	$(BIN)/python -m bench.streaming_bench
+	$(BIN)/python -m bench.controllers_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
