@@ -173,3 +173,33 @@ async def test_daemonset_runs_on_eligible_nodes_and_rolls(client: Client) -> Non
             return sorted(await by_node(client)) == ["n1", "n2"]
 
         await eventually(two_again)
+
+
+@pytest.mark.timeout(60)
+async def test_orphaned_revision_is_adopted(client: Client) -> None:
+    await client.create(
+        REVISIONS,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ControllerRevision",
+            "metadata": {"name": "agent-old", "labels": {"app": "agent"}},
+            "data": {"spec": {"template": {"$patch": "replace"}}},
+            "revision": 5,
+        },
+    )
+    created = await client.create(DSS, daemonset())
+    async with run_controllers(client, "daemonset"):
+
+        async def adopted() -> bool:
+            refs = (await client.get(f"{REVISIONS}/agent-old"))["metadata"].get(
+                "ownerReferences"
+            ) or []
+            return [r["uid"] for r in refs] == [created["metadata"]["uid"]]
+
+        await eventually(adopted)
+
+        async def current() -> list[int] | None:
+            numbers = sorted(r["revision"] for r in (await client.get(REVISIONS))["items"])
+            return numbers if len(numbers) == 2 else None
+
+        assert await eventually(current) == [5, 6]  # the current one numbered after the old
