@@ -176,11 +176,15 @@ class Namespace:
 
 @contextmanager
 def namespace(cluster: Cluster, prefix: str) -> Iterator[Namespace]:
-    """A fresh namespace (with its ``default`` ServiceAccount: no controller makes one), whose
-    pods are deleted at the end (namespace deletion does not cascade yet)."""
+    """A fresh namespace, once the serviceaccount controller has made its ``default``
+    ServiceAccount (pods need it); its pods are deleted at the end, quickly, before the
+    namespace itself."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     created = json.loads(cluster.kubectl("create", "namespace", name, "-o", "json").stdout)
-    cluster.kubectl("create", "serviceaccount", "default", "-n", name)
+    deadline = time.monotonic() + 60
+    while cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode:
+        assert time.monotonic() < deadline, f"no default ServiceAccount in {name}"
+        time.sleep(0.2)
     try:
         yield Namespace(cluster, name, created["metadata"]["resourceVersion"])
     finally:
