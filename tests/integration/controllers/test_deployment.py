@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pocketkube.client import Client
+from pocketkube.controllers.deployment import conditions as cond
 from pocketkube.controllers.deployment import util as du
 from tests.integration.controllers.conftest import eventually, run_controllers
 
@@ -106,7 +107,7 @@ async def live_pods(client: Client) -> list[dict[str, Any]]:
 
 
 def condition(d: dict[str, Any], type_: str) -> dict[str, Any]:
-    return du.get_condition(d.get("status") or {}, type_) or {}
+    return cond.get_condition(d.get("status") or {}, type_) or {}
 
 
 async def rolled_out(client: Client, image: str, replicas: int) -> dict[str, Any] | None:

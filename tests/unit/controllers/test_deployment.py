@@ -11,6 +11,7 @@ import pytest
 
 from pocketkube.client import resources
 from pocketkube.client.clock import FakeClock
+from pocketkube.controllers.deployment import conditions as cond
 from pocketkube.controllers.deployment import hashing, progress, rolling, sync
 from pocketkube.controllers.deployment import util as du
 from pocketkube.controllers.deployment.controller import DeploymentController
@@ -344,10 +345,10 @@ async def test_complete_rollout_reports_available_and_progressed() -> None:
     st = call.body["status"]
     assert (st["replicas"], st["updatedReplicas"], st["availableReplicas"]) == (3, 3, 3)
     assert st["observedGeneration"] == 1
-    available = du.get_condition(st, "Available")
+    available = cond.get_condition(st, "Available")
     assert available is not None
     assert (available["status"], available["reason"]) == ("True", "MinimumReplicasAvailable")
-    progressing = du.get_condition(st, "Progressing")
+    progressing = cond.get_condition(st, "Progressing")
     assert progressing is not None
     assert progressing["reason"] == "NewReplicaSetAvailable"
     assert progressing["message"] == 'ReplicaSet "web-5b8f75cb99" has successfully progressed.'
@@ -356,7 +357,7 @@ async def test_complete_rollout_reports_available_and_progressed() -> None:
 async def test_no_progress_past_the_deadline_times_out() -> None:
     client = FakeClient()
     dc, _ = controller(client)
-    stale = du.rfc3339(NOW - dt.timedelta(seconds=601))
+    stale = cond.rfc3339(NOW - dt.timedelta(seconds=601))
     progressing = {
         "type": "Progressing",
         "status": "True",
@@ -369,7 +370,7 @@ async def test_no_progress_past_the_deadline_times_out() -> None:
     counts = {"replicas": 4, "updatedReplicas": 1, "readyReplicas": 3, "availableReplicas": 3}
     d = deployment(3, surge=1, unavailable=0, status={**counts, "conditions": [progressing]})
     await progress.sync_rollout_status(dc, [old_rs, new_rs], new_rs, d)
-    condition = du.get_condition(client.writes()[0].body["status"], "Progressing")
+    condition = cond.get_condition(client.writes()[0].body["status"], "Progressing")
     assert condition is not None
     assert (condition["status"], condition["reason"]) == ("False", "ProgressDeadlineExceeded")
     assert condition["message"] == 'ReplicaSet "new" has timed out progressing.'
@@ -378,7 +379,7 @@ async def test_no_progress_past_the_deadline_times_out() -> None:
 async def test_progress_check_is_queued_for_the_deadline() -> None:
     client = FakeClient()
     dc, _ = controller(client)
-    since = du.rfc3339(NOW - dt.timedelta(seconds=100))
+    since = cond.rfc3339(NOW - dt.timedelta(seconds=100))
     condition = {
         "type": "Progressing",
         "status": "True",
@@ -416,7 +417,7 @@ async def test_first_sync_creates_the_replica_set() -> None:
         f"Scaled up replica set web-{template_hash} from 0 to 3",
     ) in recorder.events
     statuses = [c.body["status"] for c in client.calls if c.path.endswith("/status")]
-    reasons = [(du.get_condition(s, "Progressing") or {}).get("reason") for s in statuses]
+    reasons = [(cond.get_condition(s, "Progressing") or {}).get("reason") for s in statuses]
     assert "NewReplicaSetCreated" in reasons
 
 

@@ -14,7 +14,7 @@ unavailable, Available and Progressing conditions) is what ``kubectl rollout sta
 (``progress``).
 
 Modules: ``controller`` (handlers, dispatch, ReplicaSet adoption), ``sync``, ``rolling``,
-``recreate``, ``rollback``, ``progress``, ``util`` (the arithmetic) and ``hashing``.
+``recreate``, ``rollback``, ``progress``, ``util`` (the arithmetic), ``conditions`` and ``hashing``.
 """
 
 from __future__ import annotations

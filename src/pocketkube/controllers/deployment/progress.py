@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pocketkube.client.rest import Obj
+from pocketkube.controllers.deployment import conditions as cond
 from pocketkube.controllers.deployment import util as du
 from pocketkube.controllers.deployment.sync import calculate_status, status_differs
 
@@ -26,49 +27,49 @@ async def sync_rollout_status(
     new_status = calculate_status(dc, all_rss, new_rs, d)
     now = dc.now()
     if not du.has_progress_deadline(d):
-        du.remove_condition(new_status, du.PROGRESSING)
-    current = du.get_condition(du.status(d), du.PROGRESSING)
+        cond.remove_condition(new_status, cond.PROGRESSING)
+    current = cond.get_condition(du.status(d), cond.PROGRESSING)
     complete_before = (
         new_status.get("replicas", 0) == new_status.get("updatedReplicas", 0)
         and current is not None
-        and current.get("reason") == du.NEW_RS_AVAILABLE_REASON
+        and current.get("reason") == cond.NEW_RS_AVAILABLE_REASON
     )
     subject = (
         f'ReplicaSet "{du.name(new_rs)}"' if new_rs is not None else f'Deployment "{du.name(d)}"'
     )
     if du.has_progress_deadline(d) and not complete_before:
-        if du.deployment_complete(d, new_status):
-            condition = du.new_condition(
-                du.PROGRESSING,
+        if cond.deployment_complete(d, new_status):
+            condition = cond.new_condition(
+                cond.PROGRESSING,
                 "True",
-                du.NEW_RS_AVAILABLE_REASON,
+                cond.NEW_RS_AVAILABLE_REASON,
                 f"{subject} has successfully progressed.",
                 now,
             )
-            du.set_condition(new_status, condition)
-        elif du.deployment_progressing(d, new_status):
-            condition = du.new_condition(
-                du.PROGRESSING, "True", du.RS_UPDATED_REASON, f"{subject} is progressing.", now
+            cond.set_condition(new_status, condition)
+        elif cond.deployment_progressing(d, new_status):
+            condition = cond.new_condition(
+                cond.PROGRESSING, "True", cond.RS_UPDATED_REASON, f"{subject} is progressing.", now
             )
             if current is not None:
                 if current.get("status") == "True":
                     condition["lastTransitionTime"] = current.get("lastTransitionTime")
-                du.remove_condition(new_status, du.PROGRESSING)
-            du.set_condition(new_status, condition)
-        elif du.deployment_timed_out(d, new_status, now):
-            condition = du.new_condition(
-                du.PROGRESSING,
+                cond.remove_condition(new_status, cond.PROGRESSING)
+            cond.set_condition(new_status, condition)
+        elif cond.deployment_timed_out(d, new_status, now):
+            condition = cond.new_condition(
+                cond.PROGRESSING,
                 "False",
-                du.TIMED_OUT_REASON,
+                cond.TIMED_OUT_REASON,
                 f"{subject} has timed out progressing.",
                 now,
             )
-            du.set_condition(new_status, condition)
+            cond.set_condition(new_status, condition)
     failure = replica_failure(all_rss, new_rs)
     if failure is not None:
-        du.set_condition(new_status, failure)
+        cond.set_condition(new_status, failure)
     else:
-        du.remove_condition(new_status, du.REPLICA_FAILURE)
+        cond.remove_condition(new_status, cond.REPLICA_FAILURE)
     if not status_differs(d, new_status):
         requeue_stuck_deployment(dc, d, new_status)
         return
@@ -82,10 +83,10 @@ def replica_failure(all_rss: list[Obj | None], new_rs: Obj | None) -> Obj | None
     for rs in ordered:
         if rs is None:
             continue
-        condition = du.get_condition(du.status(rs), du.REPLICA_FAILURE)
+        condition = cond.get_condition(du.status(rs), cond.REPLICA_FAILURE)
         if condition is not None:
             return {
-                "type": du.REPLICA_FAILURE,
+                "type": cond.REPLICA_FAILURE,
                 "status": condition.get("status"),
                 "lastUpdateTime": condition.get("lastTransitionTime"),
                 "lastTransitionTime": condition.get("lastTransitionTime"),
@@ -97,12 +98,12 @@ def replica_failure(all_rss: list[Obj | None], new_rs: Obj | None) -> Obj | None
 
 def requeue_stuck_deployment(dc: DeploymentController, d: Obj, new_status: Obj) -> float | None:
     """Look again when the progress deadline passes; returns the delay (None: no need)."""
-    current = du.get_condition(du.status(d), du.PROGRESSING)
+    current = cond.get_condition(du.status(d), cond.PROGRESSING)
     if not du.has_progress_deadline(d) or current is None:
         return None
-    if du.deployment_complete(d, new_status) or current.get("reason") == du.TIMED_OUT_REASON:
+    if cond.deployment_complete(d, new_status) or current.get("reason") == cond.TIMED_OUT_REASON:
         return None
-    since = du.parse_time(current.get("lastUpdateTime"))
+    since = cond.parse_time(current.get("lastUpdateTime"))
     if since is None:
         return None
     deadline = int(du.spec(d)["progressDeadlineSeconds"])

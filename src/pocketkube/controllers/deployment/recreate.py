@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pocketkube.client.rest import Obj
+from pocketkube.controllers.deployment import conditions as cond
 from pocketkube.controllers.deployment import progress
 from pocketkube.controllers.deployment import util as du
 from pocketkube.controllers.deployment.sync import (
@@ -40,7 +41,7 @@ async def rollout_recreate(
         all_rss = [*old_rss, new_rs]
     assert new_rs is not None
     await scale_replica_set_and_record_event(dc, new_rs, du.replicas(d), d)
-    if du.deployment_complete(d, du.status(d)):
+    if cond.deployment_complete(d, du.status(d)):
         await cleanup_deployment(dc, old_rss, d)
     await progress.sync_rollout_status(dc, all_rss, new_rs, d)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pocketkube.client.rest import Obj
+from pocketkube.controllers.deployment import conditions as cond
 from pocketkube.controllers.deployment import progress
 from pocketkube.controllers.deployment import util as du
 from pocketkube.controllers.deployment.sync import (
@@ -38,7 +39,7 @@ async def rollout_rolling(dc: DeploymentController, d: Obj, rs_list: list[Obj]) 
     if await reconcile_old_replica_sets(dc, all_rss, du.filter_active(old_rss), new_rs, d):
         await progress.sync_rollout_status(dc, all_rss, new_rs, d)
         return
-    if du.deployment_complete(d, du.status(d)):
+    if cond.deployment_complete(d, du.status(d)):
         await cleanup_deployment(dc, old_rss, d)
     await progress.sync_rollout_status(dc, all_rss, new_rs, d)
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from pocketkube.client import resources
 from pocketkube.client.rest import ApiError, Obj
 from pocketkube.controllers import podcontrol as pc
+from pocketkube.controllers.deployment import conditions as cond
 from pocketkube.controllers.deployment import util as du
 from pocketkube.controllers.deployment.hashing import compute_hash
 
@@ -49,15 +50,18 @@ async def get_new_replica_set(
             rs["spec"]["minReadySeconds"] = min_ready
             return await dc.update_replica_set(rs)
         await dc.save_revision(d, du.annotations_of(rs).get(du.REVISION, ""))
-        if du.has_progress_deadline(d) and du.get_condition(du.status(d), du.PROGRESSING) is None:
-            condition = du.new_condition(
-                du.PROGRESSING,
+        if (
+            du.has_progress_deadline(d)
+            and cond.get_condition(du.status(d), cond.PROGRESSING) is None
+        ):
+            condition = cond.new_condition(
+                cond.PROGRESSING,
                 "True",
-                du.FOUND_NEW_RS_REASON,
+                cond.FOUND_NEW_RS_REASON,
                 f'Found new replica set "{du.name(rs)}"',
                 dc.now(),
             )
-            du.set_condition(d.setdefault("status", {}), condition)
+            cond.set_condition(d.setdefault("status", {}), condition)
             await dc.update_status(d)
         return rs
     if not create:
@@ -129,28 +133,32 @@ async def _create_new_replica_set(
         else:
             message = f'Failed to create new replica set "{du.name(rs)}": {pc.describe(err)}'
             if du.has_progress_deadline(d) and err.status != 403:
-                condition = du.new_condition(
-                    du.PROGRESSING, "False", du.FAILED_RS_CREATE_REASON, message, dc.now()
+                condition = cond.new_condition(
+                    cond.PROGRESSING, "False", cond.FAILED_RS_CREATE_REASON, message, dc.now()
                 )
-                du.set_condition(d.setdefault("status", {}), condition)
+                cond.set_condition(d.setdefault("status", {}), condition)
                 with contextlib.suppress(ApiError):  # the failure to create is the news
                     await dc.update_status(d)
             dc.recorder.post(
-                d, type="Warning", reason=du.FAILED_RS_CREATE_REASON, action="Create", note=message
+                d,
+                type="Warning",
+                reason=cond.FAILED_RS_CREATE_REASON,
+                action="Create",
+                note=message,
             )
             raise
     if not exists and count > 0:
         record_scaling(dc, d, f"Scaled up replica set {du.name(created)} from 0 to {count}")
     await dc.save_revision(d, new_revision)
     if not exists and du.has_progress_deadline(d):
-        condition = du.new_condition(
-            du.PROGRESSING,
+        condition = cond.new_condition(
+            cond.PROGRESSING,
             "True",
-            du.NEW_RS_REASON,
+            cond.NEW_RS_REASON,
             f'Created new replica set "{du.name(created)}"',
             dc.now(),
         )
-        du.set_condition(d.setdefault("status", {}), condition)
+        cond.set_condition(d.setdefault("status", {}), condition)
         await dc.update_status(d)
     return created
 
@@ -259,22 +267,22 @@ async def check_paused_conditions(dc: DeploymentController, d: Obj) -> None:
     paused for longer than its deadline does not time out when resumed."""
     if not du.has_progress_deadline(d):
         return
-    condition = du.get_condition(du.status(d), du.PROGRESSING)
-    if condition is not None and condition.get("reason") == du.TIMED_OUT_REASON:
+    condition = cond.get_condition(du.status(d), cond.PROGRESSING)
+    if condition is not None and condition.get("reason") == cond.TIMED_OUT_REASON:
         return
-    paused_recorded = condition is not None and condition.get("reason") == du.PAUSED_REASON
+    paused_recorded = condition is not None and condition.get("reason") == cond.PAUSED_REASON
     paused = bool(du.spec(d).get("paused"))
     if paused and not paused_recorded:
-        new = du.new_condition(
-            du.PROGRESSING, "Unknown", du.PAUSED_REASON, "Deployment is paused", dc.now()
+        new = cond.new_condition(
+            cond.PROGRESSING, "Unknown", cond.PAUSED_REASON, "Deployment is paused", dc.now()
         )
     elif not paused and paused_recorded:
-        new = du.new_condition(
-            du.PROGRESSING, "Unknown", du.RESUMED_REASON, "Deployment is resumed", dc.now()
+        new = cond.new_condition(
+            cond.PROGRESSING, "Unknown", cond.RESUMED_REASON, "Deployment is resumed", dc.now()
         )
     else:
         return
-    du.set_condition(d.setdefault("status", {}), new)
+    cond.set_condition(d.setdefault("status", {}), new)
     await dc.update_status(d)
 
 
@@ -325,22 +333,22 @@ def calculate_status(
     if old.get("conditions"):
         new["conditions"] = [dict(c) for c in old["conditions"]]
     if available >= du.replicas(d) - du.max_unavailable(d):
-        condition = du.new_condition(
-            du.AVAILABLE,
+        condition = cond.new_condition(
+            cond.AVAILABLE,
             "True",
-            du.MINIMUM_REPLICAS_AVAILABLE,
+            cond.MINIMUM_REPLICAS_AVAILABLE,
             "Deployment has minimum availability.",
             dc.now(),
         )
     else:
-        condition = du.new_condition(
-            du.AVAILABLE,
+        condition = cond.new_condition(
+            cond.AVAILABLE,
             "False",
-            du.MINIMUM_REPLICAS_UNAVAILABLE,
+            cond.MINIMUM_REPLICAS_UNAVAILABLE,
             "Deployment does not have minimum availability.",
             dc.now(),
         )
-    du.set_condition(new, condition)
+    cond.set_condition(new, condition)
     return new
 
 
