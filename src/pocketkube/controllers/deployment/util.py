@@ -1,6 +1,6 @@
 """Deployment arithmetic and bookkeeping (upstream's ``pkg/controller/deployment/util``): the
-revision and replica annotations, maxSurge/maxUnavailable, which ReplicaSet is new, how a scale
-is shared out between ReplicaSets, and the conditions a rollout reports.
+revision and replica annotations, maxSurge/maxUnavailable, which ReplicaSet is new, and how a
+scale is shared out between ReplicaSets (conditions are in ``conditions``).
 
 Everything here is pure: objects are the API's JSON (dicts) and the functions either read them
 or change the copy they are given.
