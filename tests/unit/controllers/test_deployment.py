@@ -1,6 +1,7 @@
 """The Deployment controller on fake informers and client: the pod-template-hash's encoding,
 maxSurge/maxUnavailable, upstream's rolling-update and proportional-scaling tables, revision
-annotations and history, status and the Progressing condition, and a first sync."""
+annotations and history, status and the Progressing condition, a first sync, Recreate, pausing,
+the rollback annotation, hash collisions and the informer handlers."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 
 from pocketkube.client import resources
 from pocketkube.client.clock import FakeClock
+from pocketkube.client.rest import ApiError
 from pocketkube.controllers.deployment import conditions as cond
-from pocketkube.controllers.deployment import hashing, progress, rolling, sync
+from pocketkube.controllers.deployment import hashing, progress, recreate, rolling, sync
 from pocketkube.controllers.deployment import util as du
 from pocketkube.controllers.deployment.controller import DeploymentController
 from tests.unit.controllers.fakes import NOW, FakeClient, informer
@@ -447,3 +449,141 @@ async def test_orphan_replica_set_is_adopted() -> None:
     assert patch.body["metadata"]["ownerReferences"][0]["uid"] == "d-uid"
     # the adopted ReplicaSet has the template: it is the new one, nothing is created
     assert not [c for c in client.calls if c.verb == "POST"]
+
+
+# -- Recreate ----------------------------------------------------------------------------------
+def pod(name: str, rs_uid: str, phase: str = "Running") -> dict[str, Any]:
+    rs_name = rs_uid.removeprefix("uid-")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "labels": {"app": "web"},
+            "ownerReferences": [
+                {"kind": "ReplicaSet", "name": rs_name, "uid": rs_uid, "controller": True}
+            ],
+        },
+        "status": {"phase": phase},
+    }
+
+
+@pytest.mark.parametrize(
+    ("reported", "phases", "running"),
+    [
+        (1, [], True),  # the old ReplicaSet still reports a pod
+        (0, ["Running"], True),
+        (0, ["Pending"], True),
+        (0, ["Succeeded", "Failed"], False),  # terminated pods do not count
+        (0, [], False),
+    ],
+)
+def test_old_pods_running(reported: int, phases: list[str], running: bool) -> None:
+    old = replica_set("old", 0)
+    old["status"]["replicas"] = reported
+    new = replica_set("new", 1, image="v2")
+    pod_map = {
+        "uid-old": [pod(f"p{i}", "uid-old", phase) for i, phase in enumerate(phases)],
+        "uid-new": [pod("n", "uid-new")],
+    }
+    assert recreate.old_pods_running(new, [old], pod_map) is running
+
+
+async def test_recreate_waits_for_old_pods_before_creating() -> None:
+    client = FakeClient()
+    d = deployment(2, strategy="Recreate")
+    old = replica_set("old", 2)
+    dc, _ = controller(client, d, old)
+    await dc.sync("default/web")
+    assert rs_sizes(client) == {"old": 0}  # scaled down, nothing created
+    old_gone = replica_set("old", 0)
+    old_gone["status"]["replicas"] = 0
+    client2 = FakeClient()
+    dc2, _ = controller(client2, d, old_gone)
+    await dc2.sync("default/web")
+    created = [c.body for c in client2.calls if c.verb == "POST"]
+    assert [rs["spec"]["replicas"] for rs in created] == [2]
+
+
+# -- paused, rollback annotation, collisions, handlers -------------------------------------------
+async def test_pausing_and_resuming_set_progressing_unknown() -> None:
+    client = FakeClient()
+    dc, _ = controller(client)
+    d = deployment()
+    d["spec"]["paused"] = True
+    await sync.check_paused_conditions(dc, d)
+    condition = cond.get_condition(d["status"], cond.PROGRESSING)
+    assert condition is not None
+    assert (condition["status"], condition["reason"]) == ("Unknown", "DeploymentPaused")
+    assert condition["message"] == "Deployment is paused"
+    d["spec"]["paused"] = False
+    await sync.check_paused_conditions(dc, d)
+    condition = cond.get_condition(d["status"], cond.PROGRESSING)
+    assert condition is not None
+    assert (condition["reason"], condition["message"]) == (
+        "DeploymentResumed",
+        "Deployment is resumed",
+    )
+    assert len(client.writes()) == 2
+
+
+async def test_rollback_annotation_restores_the_old_template() -> None:
+    client = FakeClient()
+    d = deployment(1, image="v2")
+    d["metadata"]["annotations"] = {du.ROLLBACK_TO: "0"}
+    old = replica_set("old", 0, annotations={du.REVISION: "1"})
+    current = replica_set("cur", 1, image="v2", annotations={du.REVISION: "2"})
+    dc, recorder = controller(client, d, old, current)
+    await dc.sync("default/web")
+    update = next(
+        c.body for c in client.calls if c.verb == "PUT" and c.path.endswith("/deployments/web")
+    )
+    assert update["spec"]["template"]["spec"]["containers"][0]["image"] == "v1"
+    assert du.HASH_LABEL not in update["spec"]["template"]["metadata"]["labels"]
+    assert du.ROLLBACK_TO not in update["metadata"]["annotations"]
+    assert ("Normal", "DeploymentRollback", 'Rolled back deployment "web" to revision 1') in (
+        recorder.events
+    )
+
+
+async def test_hash_collision_bumps_collision_count() -> None:
+    d = deployment(1, image="v2")
+    name = f"web-{hashing.compute_hash(d['spec']['template'], None)}"
+    squatter = replica_set(name, 1, image="other")
+    squatter["metadata"]["ownerReferences"] = [
+        {"kind": "Deployment", "name": "else", "uid": "other-uid", "controller": True}
+    ]
+    client = FakeClient()
+    client.answers[("POST", "/apis/apps/v1/namespaces/default/replicasets")] = ApiError(
+        409, "AlreadyExists", "exists"
+    )
+    dc, _ = controller(client, d, squatter)
+    with pytest.raises(ApiError):
+        await dc.sync("default/web")
+    statuses = [c.body["status"] for c in client.calls if c.path.endswith("/status")]
+    assert statuses[-1]["collisionCount"] == 1
+    assert hashing.compute_hash(d["spec"]["template"], 1) != name.removeprefix("web-")
+
+
+def test_handlers_enqueue_the_owner_or_matching_deployments() -> None:
+    client = FakeClient()
+    d = deployment(strategy="Recreate")
+    owned = replica_set("owned", 1)
+    dc, _ = controller(client, d)
+    dc._rs_added(owned)
+    assert dc.queue.get_nowait() == "default/web"
+    dc.queue.done("default/web")
+    orphan = replica_set("orphan", 1)
+    orphan["metadata"]["ownerReferences"] = []
+    dc._rs_added(orphan)
+    assert dc.queue.get_nowait() == "default/web"
+    dc.queue.done("default/web")
+    stranger = replica_set("stranger", 1)
+    stranger["metadata"]["labels"] = {"app": "other"}
+    stranger["metadata"]["ownerReferences"] = []
+    dc._rs_added(stranger)
+    assert len(dc.queue) == 0
+    dc.replicasets.put(owned)
+    dc._pod_deleted(pod("p", "uid-owned"))  # a Recreate Deployment's pod went
+    assert dc.queue.get_nowait() == "default/web"
