@@ -587,3 +587,11 @@ def test_handlers_enqueue_the_owner_or_matching_deployments() -> None:
     dc.replicasets.put(owned)
     dc._pod_deleted(pod("p", "uid-owned"))  # a Recreate Deployment's pod went
     assert dc.queue.get_nowait() == "default/web"
+
+
+async def test_a_bad_max_surge_is_logged_not_retried() -> None:
+    client = FakeClient()
+    d = deployment(3, surge="oops", unavailable=1)
+    dc, _ = controller(client, d)
+    await dc.sync("default/web")  # does not raise: the queue would retry it forever
+    assert not [c for c in client.calls if c.verb == "POST"]

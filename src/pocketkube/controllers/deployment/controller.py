@@ -179,6 +179,13 @@ class DeploymentController(Controller):
         except SelectorError as err:
             log.warning("deployment %s has an invalid label selector: %s", key, err)
             return
+        try:
+            await self._sync(key, d, selector)
+        except du.FencepostError as err:
+            # bad input: nothing to retry until the Deployment changes (which enqueues it)
+            log.warning("deployment %s: %s", key, err)
+
+    async def _sync(self, key: str, d: Obj, selector: LabelSelector) -> None:
         rs_list = await self.claim_replica_sets(d, selector)
         if (d.get("metadata") or {}).get("deletionTimestamp"):
             await sync.sync_status_only(self, d, rs_list)
