@@ -46,6 +46,12 @@ _INTS: dict[str, tuple[int, str]] = {
     "--concurrent-serviceaccount-syncs": (1, "ServiceAccount workers."),
     "--concurrent-ttl-after-finished-syncs": (5, "TTL-after-finished workers."),
     "--concurrent-resource-quota-syncs": (5, "ResourceQuota workers."),
+    "--max-endpoints-per-slice": (100, "The most endpoints in one EndpointSlice."),
+    "--mirroring-concurrent-service-endpoint-syncs": (5, "EndpointSlice mirroring workers."),
+    "--mirroring-max-endpoints-per-subset": (
+        1000,
+        "The most addresses of one Endpoints subset mirrored to EndpointSlices.",
+    ),
 }
 _FLOATS: dict[str, tuple[float, str]] = {
     "--node-eviction-rate": (0.1, "Nodes per second whose pods are evicted, per healthy zone."),

@@ -79,6 +79,10 @@ class Options:
     concurrent_ttl_after_finished_syncs: int = 5
     concurrent_resource_quota_syncs: int = 5
     concurrent_disruption_syncs: int = 1
+    # endpointslice / endpointslicemirroring
+    max_endpoints_per_slice: int = 100
+    mirroring_concurrent_service_endpoint_syncs: int = 5
+    mirroring_max_endpoints_per_subset: int = 1000
 
 
 class Recorder(Protocol):
