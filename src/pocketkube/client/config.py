@@ -22,6 +22,13 @@ from typing import Any
 import yaml
 
 DEFAULT_USER_AGENT = "pocketkube/0.1.0"
+KUBERNETES_VERSION = "v1.33.0"  # the release whose components ours follow
+
+
+def component_user_agent(component: str) -> str:
+    """A control-plane component's User-Agent as upstream's (``kube-scheduler/v1.33.0 ...``):
+    the API server names managedFields entries after its first segment."""
+    return f"{component}/{KUBERNETES_VERSION} (pocketkube)"
 
 
 class ConfigError(Exception):

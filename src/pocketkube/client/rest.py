@@ -128,8 +128,13 @@ class Client:
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_kubeconfig(cls, path: str | PathLike[str], **kwargs: Any) -> Client:
-        return cls(config=load_kubeconfig(path), **kwargs)
+    def from_kubeconfig(
+        cls, path: str | PathLike[str], *, user_agent: str | None = None, **kwargs: Any
+    ) -> Client:
+        config = load_kubeconfig(path) if user_agent is None else load_kubeconfig(
+            path, user_agent=user_agent
+        )
+        return cls(config=config, **kwargs)
 
     async def __aenter__(self) -> Self:
         # A session binds to the running loop, so it is made here rather than in __init__; the

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pocketkube.client.config import component_user_agent
 from pocketkube.client.events import EventRecorder
 from pocketkube.client.leaderelection import (
     LeaderElectionConfig,
@@ -77,7 +78,9 @@ async def run_controller_manager(*, kubeconfig: Path, options: Options) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     lost = False
-    async with Client.from_kubeconfig(kubeconfig) as client:
+    async with Client.from_kubeconfig(
+        kubeconfig, user_agent=component_user_agent(COMPONENT)
+    ) as client:
         ctx = Context(client=client, informers=SharedInformers(client=client), options=options)
         controllers = manager.build(ctx)
         names = ", ".join(c.name for c in controllers) or "none"

@@ -14,6 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
+from pocketkube.client.config import component_user_agent
 from pocketkube.client.events import EventRecorder
 from pocketkube.client.leaderelection import (
     LeaderElectionConfig,
@@ -42,7 +43,9 @@ async def run_scheduler(*, kubeconfig: Path | None, config_path: Path | None) ->
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Client.from_kubeconfig(path) as client:
+    async with Client.from_kubeconfig(
+        path, user_agent=component_user_agent("kube-scheduler")
+    ) as client:
         scheduler = Scheduler(client=client, config=config, registry=in_tree_registry())
         election_note = f", leader election as {identity}" if elector_config else ""
         print(
