@@ -2,7 +2,8 @@
 server's deployment controller makes the ReplicaSets, the replicaset controller the pods, and
 ``kubectl rollout status`` finishes; ``scale``, ``set image`` (a new ReplicaSet, a rolling
 update), ``rollout history`` and ``rollout undo`` (the old ReplicaSet revived under a new
-revision), and ``kubectl get deploy``'s READY, UP-TO-DATE and AVAILABLE columns.
+revision), ``rollout pause``/``resume``/``restart``, and ``kubectl get deploy``'s READY,
+UP-TO-DATE and AVAILABLE columns.
 
 The pods run ``python3 -m http.server`` as host processes. Without root and CNI plugins every pod
 shares the host's network, so two replicas (or the old and the new pod of a rolling update) may
@@ -144,3 +145,41 @@ def test_scale_set_image_history_and_undo(node_cluster: Cluster, namespace: str)
         "get", "events", "-n", namespace, "--field-selector", "reason=ScalingReplicaSet"
     ).stdout
     assert f"Scaled down replica set {first['metadata']['name']} from 3 to 2" in events
+
+
+def test_pause_resume_and_restart(node_cluster: Cluster, namespace: str) -> None:
+    node_cluster.kubectl("create", "deployment", "web", "--image=web", "-n", namespace, "--", *HTTP)
+    rollout_status(node_cluster, namespace)
+
+    paused = node_cluster.kubectl("rollout", "pause", "deployment/web", "-n", namespace)
+    assert paused.stdout.strip() == "deployment.apps/web paused"
+    node_cluster.kubectl("set", "image", "deployment/web", "web=y", "-n", namespace)
+    wait_for(
+        lambda: (
+            get_json(node_cluster, namespace, "deployment", "web")["status"].get(
+                "observedGeneration"
+            )
+            == 3
+        ),
+        30,
+        "the paused Deployment to be observed",
+    )
+    assert len(replica_sets(node_cluster, namespace)) == 1  # no rollout while paused
+    conditions = {
+        c["type"]: c
+        for c in get_json(node_cluster, namespace, "deployment", "web")["status"]["conditions"]
+    }
+    assert conditions["Progressing"]["reason"] == "DeploymentPaused"
+
+    resumed = node_cluster.kubectl("rollout", "resume", "deployment/web", "-n", namespace)
+    assert resumed.stdout.strip() == "deployment.apps/web resumed"
+    rollout_status(node_cluster, namespace)
+    assert len(replica_sets(node_cluster, namespace)) == 2
+
+    restarted = node_cluster.kubectl("rollout", "restart", "deployment/web", "-n", namespace)
+    assert restarted.stdout.strip() == "deployment.apps/web restarted"
+    rollout_status(node_cluster, namespace)
+    rss = replica_sets(node_cluster, namespace)
+    assert [rs["spec"]["replicas"] for rs in rss] == [0, 0, 1]
+    restarted_at = rss[-1]["spec"]["template"]["metadata"]["annotations"]
+    assert "kubectl.kubernetes.io/restartedAt" in restarted_at
