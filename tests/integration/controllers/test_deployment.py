@@ -3,7 +3,8 @@ kubelet: a stand-in marks pods Running and Ready): a Deployment of 3 becomes an 
 ReplicaSet and 3 pods, then Available; a template change rolls out while, on every watch event
 of ReplicaSets and pods, the total stays within replicas + maxSurge and the available pods at or
 above replicas - maxUnavailable; Recreate; going back to an old template revives its
-ReplicaSet; scaling in the middle of a rollout is shared out in proportion."""
+ReplicaSet; scaling in the middle of a rollout is shared out in proportion; pausing;
+minReadySeconds passed on to the ReplicaSet."""
 
 from __future__ import annotations
 
@@ -337,3 +338,21 @@ async def test_paused_deployment_does_not_roll_out(client: Client) -> None:
         assert len(await replica_sets(client)) == 1
         await client.patch(f"{DEPLOYMENTS}/web", {"spec": {"paused": False}})
         await eventually(lambda: rolled_out(client, "v2", 1))
+
+
+async def test_min_ready_seconds_reaches_the_replica_set(client: Client) -> None:
+    async with run_controllers(client, "deployment", "replicaset"), kubelet(client):
+        body = deployment_body(replicas=1)
+        body["spec"]["minReadySeconds"] = 1
+        await client.create(DEPLOYMENTS, body)
+        await eventually(lambda: rolled_out(client, "v1", 1))
+        (rs,) = await replica_sets(client)
+        assert rs["spec"]["minReadySeconds"] == 1
+        await client.patch(f"{DEPLOYMENTS}/web", {"spec": {"minReadySeconds": 0}})
+
+        async def updated() -> Any:
+            (rs,) = await replica_sets(client)
+            return rs["spec"].get("minReadySeconds", 0) == 0
+
+        await eventually(updated)
+        assert len(await replica_sets(client)) == 1  # not a new template: no new ReplicaSet
