@@ -270,3 +270,39 @@ async def test_a_namespace_gone_meanwhile_is_done() -> None:
     client.answers[("GET", NS)] = ApiError(404, "NotFound", "gone")
     await controller(client, ns).sync("team")
     assert client.writes() == []
+
+
+async def test_finalize_retries_a_conflict_on_a_fresh_read() -> None:
+    ns = namespace()
+    client = fake(ns, pods=[], configmaps=[], widgets=[])
+    attempts: list[dict[str, Any]] = []
+
+    def finalize(body: dict[str, Any]) -> dict[str, Any]:
+        attempts.append(body)
+        if len(attempts) == 1:
+            raise ApiError(409, "Conflict", "the object has been modified")
+        return body
+
+    client.answers[("PUT", f"{NS}/finalize")] = finalize
+    await controller(client, ns).sync("team")
+    assert len(attempts) == 2
+    assert attempts[1]["spec"]["finalizers"] == []
+
+
+async def test_finalize_stops_when_the_namespace_was_replaced() -> None:
+    ns = namespace()
+    client = fake(ns, pods=[], configmaps=[], widgets=[])
+    client.answers[("PUT", f"{NS}/finalize")] = ApiError(409, "Conflict", "modified")
+    reads = {"n": 0}
+
+    def read(_: Any) -> dict[str, Any]:
+        reads["n"] += 1
+        if reads["n"] == 1:
+            return ns
+        other = namespace()
+        other["metadata"]["uid"] = "u2"
+        return other
+
+    client.answers[("GET", NS)] = read
+    with pytest.raises(DeletionFailed, match="uid has changed"):
+        await controller(client, ns).sync("team")

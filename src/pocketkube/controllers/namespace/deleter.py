@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 FINALIZER_TOKEN = "kubernetes"
 FINALIZER_ESTIMATE_SECONDS = 15
+CONFLICT_RETRIES = 5
 BACKGROUND = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
 
 
@@ -116,19 +117,34 @@ class NamespacedResourcesDeleter:
         return await self._client.update(path, updated)
 
     async def _finalize(self, namespace: Obj) -> None:
-        wanted = copy.deepcopy(namespace)
-        finalizers = (wanted.get("spec") or {}).get("finalizers") or []
-        wanted.setdefault("spec", {})["finalizers"] = sorted(
-            {f for f in finalizers if f != FINALIZER_TOKEN}
-        )
+        """Take our token off ``spec.finalizers``; a conflict is retried on a fresh read of the
+        same namespace (upstream's retryOnConflictError)."""
         name = namespace["metadata"]["name"]
-        try:
-            await self._client.update(
-                resources.NAMESPACES.path(name=name, subresource="finalize"), wanted
+        path = resources.NAMESPACES.path(name=name, subresource="finalize")
+        for _ in range(CONFLICT_RETRIES):
+            wanted = copy.deepcopy(namespace)
+            finalizers = (wanted.get("spec") or {}).get("finalizers") or []
+            wanted.setdefault("spec", {})["finalizers"] = sorted(
+                {f for f in finalizers if f != FINALIZER_TOKEN}
             )
-        except ApiError as err:
-            if not err.not_found:  # removed already: life is good
+            try:
+                await self._client.update(path, wanted)
+                return
+            except ApiError as err:
+                if err.not_found:  # removed already: life is good
+                    return
+                if not err.conflict:
+                    raise
+            try:
+                latest = await self._client.get(resources.NAMESPACES.path(name=name))
+            except ApiError as err:
+                if err.not_found:
+                    return
                 raise
+            if latest["metadata"].get("uid") != namespace["metadata"].get("uid"):
+                raise DeletionFailed("namespace uid has changed across retries")
+            namespace = latest
+        raise DeletionFailed(f"namespace {name}: finalize kept conflicting")
 
     async def _delete_all_content(self, namespace: Obj) -> int:
         name = namespace["metadata"]["name"]
