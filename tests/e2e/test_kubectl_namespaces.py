@@ -21,11 +21,11 @@ kind: Pod
 metadata:
   name: sleeper
 spec:
-  terminationGracePeriodSeconds: 5
+  terminationGracePeriodSeconds: 15
   containers:
   - name: c
     image: busybox
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+    command: ["sh", "-c", "trap 'sleep 5; exit 0' TERM; while true; do sleep 0.1; done"]
     resources:
       requests: {cpu: 100m, memory: 32Mi}
       limits: {memory: 64Mi}
@@ -146,7 +146,7 @@ def test_delete_namespace_empties_it(filled: Cluster) -> None:
     started = cluster.kubectl("delete", "namespace", NS, "--wait=false").stdout
     assert started.strip() == f'namespace "{NS}" deleted'
     table = cluster.kubectl("get", "namespace", NS, check=False).stdout.splitlines()
-    # the pod has a 5 s grace period: the namespace is Terminating meanwhile
+    # the pod takes 5 s to stop (15 s grace): the namespace is Terminating meanwhile
     assert table, "the namespace is gone already"
     assert table[-1].split()[:2] == [NS, "Terminating"], table
     refused = cluster.kubectl("create", "configmap", "late", "-n", NS, check=False)
