@@ -231,10 +231,19 @@ async def test_replace_deletes_the_running_job(client: Client) -> None:
             return alive if len(alive) == 1 and first["metadata"]["name"] not in names else None
 
         [second] = await eventually(replaced)
-        current = await client.get(f"{CRONJOBS}/swap")
-        assert [a["name"] for a in current["status"]["active"]] == [second["metadata"]["name"]]
-        seen = await events(client, "swap")
-        assert ("SuccessfulDelete", f"Deleted job {first['metadata']['name']}") in seen
+
+        async def listed_second() -> bool:
+            current = await client.get(f"{CRONJOBS}/swap")
+            active = current["status"].get("active") or ()
+            return [a["name"] for a in active] == [second["metadata"]["name"]]
+
+        await eventually(listed_second)
+
+        async def deleted_event() -> bool:
+            seen = await events(client, "swap")
+            return ("SuccessfulDelete", f"Deleted job {first['metadata']['name']}") in seen
+
+        await eventually(deleted_event)
 
 
 async def test_history_limits(client: Client) -> None:
