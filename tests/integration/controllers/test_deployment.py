@@ -14,6 +14,8 @@ import copy
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
+
 from pocketkube.client import Client
 from pocketkube.controllers.deployment import conditions as cond
 from pocketkube.controllers.deployment import util as du
@@ -224,28 +226,40 @@ class Invariants:
             self.check(f"{event.type} {name}")
 
 
-async def test_rolling_update_stays_within_surge_and_unavailability(client: Client) -> None:
-    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}
+@pytest.mark.parametrize(
+    ("replicas", "surge", "unavailable", "bounds"),
+    [
+        (4, 1, 1, (1, 1)),
+        (10, "25%", "25%", (3, 2)),  # surge rounded up, unavailability down
+        (5, 0, 2, (0, 2)),  # no surge: old pods go first
+        (3, 2, 0, (2, 0)),  # no unavailability: new pods come first
+    ],
+)
+async def test_rolling_update_stays_within_surge_and_unavailability(
+    client: Client, replicas: int, surge: Any, unavailable: Any, bounds: tuple[int, int]
+) -> None:
+    rolling = {"maxSurge": surge, "maxUnavailable": unavailable}
+    strategy = {"type": "RollingUpdate", "rollingUpdate": rolling}
     async with run_controllers(client, "deployment", "replicaset"), kubelet(client):
-        await client.create(DEPLOYMENTS, deployment_body(replicas=4, strategy=strategy))
-        await eventually(lambda: rolled_out(client, "v1", 4))
-        bounds = Invariants(replicas=4, surge=1, unavailable=1)
+        await client.create(DEPLOYMENTS, deployment_body(replicas=replicas, strategy=strategy))
+        await eventually(lambda: rolled_out(client, "v1", replicas), within=20)
+        check = Invariants(replicas=replicas, surge=bounds[0], unavailable=bounds[1])
         async with asyncio.TaskGroup() as group:
             watchers = [
-                group.create_task(bounds.watch(client, RSS, bounds.rss)),
-                group.create_task(bounds.watch(client, PODS, bounds.pods)),
+                group.create_task(check.watch(client, RSS, check.rss)),
+                group.create_task(check.watch(client, PODS, check.pods)),
             ]
             await asyncio.sleep(0.3)
             await set_image(client, "v2")
-            done = await eventually(lambda: rolled_out(client, "v2", 4), within=30)
+            done = await eventually(lambda: rolled_out(client, "v2", replicas), within=30)
             await asyncio.sleep(0.3)
             for watcher in watchers:
                 watcher.cancel()
-        assert bounds.violations == []
-        assert bounds.events > 10
+        assert check.violations == []
+        assert check.events > 2 * replicas
         old, new = await replica_sets(client)
         assert (du.revision(old), du.replicas(old)) == (1, 0)
-        assert (du.revision(new), du.replicas(new)) == (2, 4)
+        assert (du.revision(new), du.replicas(new)) == (2, replicas)
         assert done["metadata"]["annotations"][du.REVISION] == "2"
 
 
