@@ -94,6 +94,8 @@ def test_create_deployment_and_rollout_status(node_cluster: Cluster, namespace: 
     described = node_cluster.kubectl("describe", "deployment", "web", "-n", namespace).stdout
     assert f"NewReplicaSet:   web-{template_hash} (1/1 replicas created)" in described
     assert f"Scaled up replica set web-{template_hash} from 0 to 1" in described
+    (event_line,) = [line for line in described.splitlines() if "ScalingReplicaSet" in line]
+    assert "deployment-controller" in event_line.split()  # the From column
     conditions = {
         c["type"]: c
         for c in get_json(node_cluster, namespace, "deployment", "web")["status"]["conditions"]
