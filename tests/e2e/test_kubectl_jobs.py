@@ -56,9 +56,12 @@ def test_a_job_runs_to_completion(node_cluster: Cluster, namespace: str) -> None
     [pod] = get_json(node_cluster, namespace, "pods", "-l", "job-name=hello")["items"]
     assert pod["status"]["phase"] == "Succeeded"
     assert "batch.kubernetes.io/job-tracking" not in (pod["metadata"].get("finalizers") or ())
-    described = node_cluster.kubectl("describe", "job", "hello", "-n", namespace).stdout
-    assert "Created pod: hello-" in described
-    assert "Completed" in described
+
+    def described() -> str | None:
+        text = node_cluster.kubectl("describe", "job", "hello", "-n", namespace).stdout
+        return text if "Created pod: hello-" in text and "Job completed" in text else None
+
+    wait_for(described, 30.0, "the Job's events in kubectl describe")
 
 
 def test_a_failing_job_reaches_its_backoff_limit(node_cluster: Cluster, namespace: str) -> None:
@@ -164,8 +167,13 @@ def test_a_cronjob_starts_a_job_that_completes(node_cluster: Cluster, namespace:
     assert node_cluster.kubectl("logs", "job/manual", "-n", namespace).stdout == "tock\n"
 
     # (kubectl makes the CronJob its owner: counted as a success, not listed as active)
-    cronjob = get_json(node_cluster, namespace, "cronjob", "tick")
-    assert cronjob["status"].get("lastSuccessfulTime")
+    wait_for(
+        lambda: get_json(node_cluster, namespace, "cronjob", "tick")["status"].get(
+            "lastSuccessfulTime"
+        ),
+        30.0,
+        "lastSuccessfulTime from the manual Job",
+    )
 
     # and on schedule, within a minute and a bit
     def scheduled_complete() -> Any:
