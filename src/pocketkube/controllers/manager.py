@@ -24,6 +24,9 @@ from pocketkube.controllers import (
     cronjob,
     deployment,
     disruption,
+    endpoint,
+    endpointslice,
+    endpointslicemirroring,
     garbagecollector,
     job,
     namespace,
@@ -128,6 +131,9 @@ REGISTRY: dict[str, Factory] = {
     "garbagecollector": garbagecollector.build,
     "job": job.build,
     "cronjob": cronjob.build,
+    "endpoint": endpoint.build,
+    "endpointslice": endpointslice.build,
+    "endpointslicemirroring": endpointslicemirroring.build,
 }
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
 
