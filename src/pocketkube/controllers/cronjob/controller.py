@@ -32,7 +32,7 @@ from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
 from pocketkube.client.rest import ApiError, Obj
 from pocketkube.client.store import NAMESPACE_INDEX, key_of, split_key
-from pocketkube.controllers.base import ApiClient, Controller
+from pocketkube.controllers.base import ApiClient, Controller, IgnorableError
 from pocketkube.controllers.context import Recorder
 from pocketkube.controllers.cronjob import schedule as cron
 from pocketkube.controllers.podcontrol import ensure_namespace_index
@@ -201,7 +201,12 @@ class CronJobController(Controller):
     async def _write_status(self, cronjob: Obj) -> None:
         namespace, name = split_key(key_of(cronjob))
         path = resources.CRON_JOBS.path(namespace=namespace, name=name, subresource="status")
-        await self._client.update(path, cronjob)
+        try:
+            await self._client.update(path, cronjob)
+        except ApiError as err:
+            if err.conflict:  # our informer had not seen the last write yet: just retry
+                raise IgnorableError(str(err)) from err
+            raise
 
     async def _sync_cronjob(self, cronjob: Obj, jobs: list[Obj]) -> float | None:
         """Upstream's syncCronJob: settle the status, start the run due; returns when to look

@@ -29,7 +29,7 @@ from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
 from pocketkube.client.rest import ApiError, Obj
 from pocketkube.client.store import NAMESPACE_INDEX, key_of, split_key
-from pocketkube.controllers.base import ApiClient, Controller
+from pocketkube.controllers.base import ApiClient, Controller, IgnorableError
 from pocketkube.controllers.context import Recorder
 from pocketkube.controllers.job import indexes as ix
 from pocketkube.controllers.job import policies
@@ -194,6 +194,14 @@ class JobController(Controller):
 
     # -- sync ----------------------------------------------------------------------------------
     async def sync(self, key: str) -> None:
+        try:
+            await self._sync(key)
+        except ApiError as err:
+            if err.conflict:  # our informer had not seen our last write yet: just retry
+                raise IgnorableError(str(err)) from err
+            raise
+
+    async def _sync(self, key: str) -> None:
         if key.startswith(ORPHAN):
             await self._sync_orphan(key.removeprefix(ORPHAN))
             return
