@@ -434,3 +434,24 @@ def test_trigger_time_tracker() -> None:
     a["status"]["conditions"][0]["lastTransitionTime"] = "2024-05-01T10:45:00.5Z"
     changed = tracker.compute("k", svc, [a])
     assert util.format_time(changed) == "2024-05-01T10:45:00.5Z"  # type: ignore[arg-type]
+
+
+def obj(name: str, rv: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "resourceVersion": rv}}
+
+
+def test_stale_tracker() -> None:
+    tracker = util.StaleTracker()
+    tracker.wrote("s", obj("a", "5"))
+    assert tracker.is_stale("s", [])
+    assert tracker.is_stale("s", [obj("a", "4")])
+    assert not tracker.is_stale("s", [obj("a", "6")])
+    tracker.deleted("s", obj("a", "6"))
+    assert tracker.is_stale("s", [obj("a", "6")])
+    assert not tracker.is_stale("s", [])
+    # the informer showed a deletion before the write that it undid returned
+    tracker.gone("s", obj("b", "9"))
+    tracker.wrote("s", obj("b", "9"))
+    assert not tracker.is_stale("s", [])
+    tracker.wrote("s", obj("b", "12"))  # a new object by that name
+    assert tracker.is_stale("s", [])

@@ -235,6 +235,9 @@ def set_trigger_time(obj: Obj, when: dt.datetime | None) -> None:
 
 
 # -- informer staleness --------------------------------------------------------------------------
+_GONE_KEPT = 64
+
+
 def _rv(obj: Obj) -> int | None:
     try:
         return int(str(meta(obj).get("resourceVersion")))
@@ -249,11 +252,13 @@ class StaleTracker:
     def __init__(self) -> None:
         self._written: dict[str, dict[str, int]] = {}
         self._deleted: dict[str, set[str]] = {}
+        # names whose deletion the informer showed, in case it did before our write returned
+        self._gone: dict[str, dict[str, int]] = {}
 
     def wrote(self, group: str, obj: Obj) -> None:
         rv = _rv(obj)
         name = str(meta(obj).get("name"))
-        if rv is not None:
+        if rv is not None and rv > self._gone.get(group, {}).get(name, -1):
             self._written.setdefault(group, {})[name] = rv
 
     def deleted(self, group: str, obj: Obj) -> None:
@@ -271,6 +276,11 @@ class StaleTracker:
         name = str(meta(obj).get("name"))
         self._written.get(group, {}).pop(name, None)
         self._deleted.get(group, set()).discard(name)
+        gone = self._gone.setdefault(group, {})
+        gone.pop(name, None)
+        gone[name] = _rv(obj) or -1
+        while len(gone) > _GONE_KEPT:
+            del gone[next(iter(gone))]
 
     def is_stale(self, group: str, current: Iterable[Obj]) -> bool:
         """Whether the informer's ``current`` objects of ``group`` miss one of our writes."""
@@ -287,3 +297,4 @@ class StaleTracker:
     def forget(self, group: str) -> None:
         self._written.pop(group, None)
         self._deleted.pop(group, None)
+        self._gone.pop(group, None)
