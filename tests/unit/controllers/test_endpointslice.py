@@ -455,3 +455,22 @@ def test_stale_tracker() -> None:
     assert not tracker.is_stale("s", [])
     tracker.wrote("s", obj("b", "12"))  # a new object by that name
     assert tracker.is_stale("s", [])
+
+
+async def test_a_failed_sync_is_reported_on_the_service() -> None:
+    events: list[tuple[str, str]] = []
+
+    class Recorder:
+        def post(self, regarding: Any, *, type: str, reason: str, note: str, **_: Any) -> None:
+            events.append((reason, note))
+
+    ctrl, _ = controller([service()], [pod("a", node="gone")], recorder=Recorder())
+    with pytest.raises(IgnorableError):
+        await ctrl.sync("default/web")
+    assert events == [
+        (
+            "FailedToUpdateEndpointSlices",
+            "Error updating Endpoint Slices for Service default/web: "
+            "skipping Pods a: Node not found",
+        )
+    ]

@@ -8,8 +8,9 @@ controller). Otherwise the pods in its namespace matching the selector that belo
 (not terminal, with an IP; terminating pods too, with ``terminating: true``) become one endpoint
 per address type of the Service, grouped by the ports they resolve to, and ``reconciler``
 writes the difference. A pod whose Node is unknown is left out (unless the Service publishes
-not-ready addresses) and the sync is retried. The sync waits (retried) while the slice informer
-has not shown this controller's own last writes.
+not-ready addresses) and the sync is retried. A failed sync is reported on the Service
+(``FailedToUpdateEndpointSlices``, from ``endpoint-slice-controller``). The sync waits (retried)
+while the slice informer has not shown this controller's own last writes.
 
 Handlers: a Service change enqueues it; a pod change enqueues every Service whose selector
 matches its old or new labels; a managed slice's change enqueues its Service.
@@ -25,7 +26,7 @@ from pocketkube.client.informer import Informer
 from pocketkube.client.rest import ApiError, Obj
 from pocketkube.client.store import NAMESPACE_INDEX, split_key
 from pocketkube.controllers.base import ApiClient, Controller, IgnorableError
-from pocketkube.controllers.context import Context
+from pocketkube.controllers.context import Context, Recorder
 from pocketkube.controllers.endpointslice import reconciler as rc
 from pocketkube.controllers.endpointslice import slices as sl
 from pocketkube.controllers.endpointslice import util
@@ -34,6 +35,7 @@ from pocketkube.controllers.endpointslice.util import meta, spec
 log = logging.getLogger(__name__)
 
 NAME = "endpointslice"
+COMPONENT = "endpoint-slice-controller"
 
 
 class EndpointSliceController(Controller):
@@ -47,6 +49,7 @@ class EndpointSliceController(Controller):
         pod_informer: Informer,
         node_informer: Informer,
         slice_informer: Informer,
+        recorder: Recorder | None = None,
         workers: int = 5,
         max_endpoints_per_slice: int = 100,
         clock: Clock | None = None,
@@ -62,6 +65,7 @@ class EndpointSliceController(Controller):
         self._nodes = node_informer.store
         self._slices = slice_informer.store
         self._max = max_endpoints_per_slice
+        self._recorder = recorder
         self.triggers = util.TriggerTimeTracker()
         self.tracker = util.StaleTracker()
         for informer in (service_informer, pod_informer, slice_informer):
@@ -167,6 +171,7 @@ class EndpointSliceController(Controller):
                 by_type.setdefault(str(current.get("addressType")), []).append(current)
             else:
                 unsupported.delete.append(current)
+        plans = []
         for address_type in sorted(types):
             plan = rc.reconcile_address_type(
                 service,
@@ -175,12 +180,23 @@ class EndpointSliceController(Controller):
                 address_type,
                 max_endpoints=self._max,
             )
-            await rc.finalize(self._client, service, plan, trigger, self.tracker, key)
-        await rc.finalize(self._client, service, unsupported, trigger, self.tracker, key)
-        if missing_nodes:
-            raise IgnorableError(
-                f"skipping pods {', '.join(missing_nodes)} for Service {key}: node not found"
-            )
+            plans.append(plan)
+        plans.append(unsupported)
+        try:
+            for plan in plans:
+                await rc.finalize(self._client, service, plan, trigger, self.tracker, key)
+            if missing_nodes:
+                raise IgnorableError(f"skipping Pods {', '.join(missing_nodes)}: Node not found")
+        except Exception as err:
+            if not (isinstance(err, ApiError) and err.conflict) and self._recorder is not None:
+                self._recorder.post(
+                    service,
+                    type="Warning",
+                    reason="FailedToUpdateEndpointSlices",
+                    action="Update",
+                    note=f"Error updating Endpoint Slices for Service {key}: {err}",
+                )
+            raise
 
     async def _delete_all(self, key: str, namespace: str, name: str) -> None:
         for slice_ in self._managed_slices(namespace, name):
@@ -202,6 +218,7 @@ def build(ctx: Context) -> Controller:
         pod_informer=ctx.informers.informer(resources.PODS),
         node_informer=ctx.informers.informer(resources.NODES),
         slice_informer=ctx.informers.informer(resources.ENDPOINT_SLICES),
+        recorder=ctx.recorder(COMPONENT),
         workers=ctx.options.concurrent_service_endpoint_syncs,
         max_endpoints_per_slice=ctx.options.max_endpoints_per_slice,
         clock=ctx.clock,
