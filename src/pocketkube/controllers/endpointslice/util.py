@@ -60,9 +60,10 @@ def labels_of(obj: Obj) -> dict[str, str]:
 
 # -- services ------------------------------------------------------------------------------------
 def selector_of(service: Obj) -> dict[str, str] | None:
-    """The Service's selector; None when it has none (its endpoints are someone else's)."""
+    """The Service's selector; None when it has none (its endpoints are someone else's). An
+    empty selector is none: upstream's protobuf storage does not tell ``{}`` from nil."""
     selector = spec(service).get("selector")
-    if selector is None or not isinstance(selector, dict):
+    if not selector or not isinstance(selector, dict):
         return None
     return {str(k): str(v) for k, v in selector.items()}
 
