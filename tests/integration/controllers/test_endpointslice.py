@@ -2,7 +2,8 @@
 pod IPs, phases and Ready are set through pods/<name>/status): a Service's three pods make one
 slice with the port resolved by name and one Endpoints subset; a readiness flip shows within a
 second; a terminating pod is not ready but serving; over 100 pods take two slices; a selectorless
-Service's hand-made Endpoints are mirrored."""
+Service's hand-made Endpoints are mirrored; a dual-stack headless Service gets one slice per
+family."""
 
 from __future__ import annotations
 
@@ -274,3 +275,34 @@ async def test_mirroring_of_a_selectorless_service(client: Client) -> None:
             return not await slices_of(client, "ext")
 
         await eventually(cleaned)
+
+
+async def test_dual_stack_headless_service_gets_a_slice_per_family(client: Client) -> None:
+    await make_node(client)
+    await make_service(
+        client,
+        clusterIP="None",
+        ipFamilies=["IPv4", "IPv6"],
+        ipFamilyPolicy="RequireDualStack",
+    )
+    await make_pod(client, "web-0", "10.244.0.10")
+    await client.patch(
+        f"{PODS}/web-0/status",
+        {"status": {"podIPs": [{"ip": "10.244.0.10"}, {"ip": "fd00:10:244::10"}]}},
+    )
+    try:
+        async with run_controllers(client, "endpointslice"):
+
+            async def both() -> dict[str, list[str]] | None:
+                families = {
+                    s["addressType"]: [a for e in s.get("endpoints") or [] for a in e["addresses"]]
+                    for s in await slices_of(client, "web")
+                }
+                return families if all(families.get(f) for f in ("IPv4", "IPv6")) else None
+
+            families = await eventually(both)
+            assert families == {"IPv4": ["10.244.0.10"], "IPv6": ["fd00:10:244::10"]}
+            for slice_ in await slices_of(client, "web"):
+                assert slice_["metadata"]["labels"]["service.kubernetes.io/headless"] == ""
+    finally:
+        await release_all(client)
