@@ -306,3 +306,24 @@ async def test_dual_stack_headless_service_gets_a_slice_per_family(client: Clien
                 assert slice_["metadata"]["labels"]["service.kubernetes.io/headless"] == ""
     finally:
         await release_all(client)
+
+
+async def test_leftover_endpoints_are_deleted_on_start(client: Client) -> None:
+    orphan = {"metadata": {"name": "orphan"}, "subsets": [{"addresses": [{"ip": "192.0.2.7"}]}]}
+    await client.create(ENDPOINTS, orphan)
+    async with run_controllers(client, "endpoint"):
+
+        async def deleted() -> bool:
+            try:
+                await client.get(f"{ENDPOINTS}/orphan")
+            except ApiError as err:
+                return err.not_found
+            return False
+
+        await eventually(deleted)
+        # made while the controller runs (say, before its Service): left alone
+        await client.create(ENDPOINTS, orphan | {"metadata": {"name": "later"}})
+        await asyncio.sleep(0.5)
+        await client.get(f"{ENDPOINTS}/later")
+        kube = await client.get(f"{ENDPOINTS}/kubernetes")
+        assert kube["subsets"]
