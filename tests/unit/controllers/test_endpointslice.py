@@ -474,3 +474,16 @@ async def test_a_failed_sync_is_reported_on_the_service() -> None:
             "skipping Pods a: Node not found",
         )
     ]
+
+
+async def test_a_new_node_resyncs_the_services_waiting_for_it() -> None:
+    ctrl, _ = controller([service()], [pod("a", node="n3")])
+    assert await ctrl.queue.get() == "default/web"  # the handlers' replay of the Service
+    with pytest.raises(IgnorableError):
+        await ctrl.sync("default/web")
+    ctrl.queue.done("default/web")
+    assert len(ctrl.queue) == 0
+    ctrl._node_added(node("n2"))
+    assert len(ctrl.queue) == 0
+    ctrl._node_added(node("n3"))
+    assert await ctrl.queue.get() == "default/web"

@@ -13,7 +13,8 @@ not-ready addresses) and the sync is retried. A failed sync is reported on the S
 while the slice informer has not shown this controller's own last writes.
 
 Handlers: a Service change enqueues it; a pod change enqueues every Service whose selector
-matches its old or new labels; a managed slice's change enqueues its Service.
+matches its old or new labels; a managed slice's change enqueues its Service; a new Node
+enqueues the Services that left out a pod for want of it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class EndpointSliceController(Controller):
         self._services = service_informer.store
         self._pods = pod_informer.store
         self._nodes = node_informer.store
+        self._awaiting_node: dict[str, set[str]] = {}  # node name -> Services waiting for it
         self._slices = slice_informer.store
         self._max = max_endpoints_per_slice
         self._recorder = recorder
@@ -78,6 +80,7 @@ class EndpointSliceController(Controller):
             on_update=self._pod_updated,
             on_delete=self._pod_changed,
         )
+        node_informer.add_handler(on_add=self._node_added)
         slice_informer.add_handler(
             on_add=self._slice_changed,
             on_update=self._slice_updated,
@@ -96,6 +99,10 @@ class EndpointSliceController(Controller):
         if util.labels_of(old) != util.labels_of(new):
             keys.update(util.services_for_pod(self._services, old))
         for key in keys:
+            self.queue.add(key)
+
+    def _node_added(self, node: Obj) -> None:
+        for key in self._awaiting_node.pop(str(meta(node).get("name")), set()):
             self.queue.add(key)
 
     def _service_key(self, slice_: Obj) -> str | None:
@@ -161,6 +168,7 @@ class EndpointSliceController(Controller):
                 for want in desired.values():
                     want.add(ports, None)  # the port set stays wanted, as upstream
                 missing_nodes.append(str(meta(pod).get("name")))
+                self._awaiting_node.setdefault(node_name, set()).add(key)
                 continue
             for address_type, want in desired.items():
                 want.add(ports, sl.pod_endpoint(pod, node, service, address_type))
