@@ -77,10 +77,13 @@ def pod_ip(cluster: Cluster) -> str:
     return cluster.kubectl("get", "pod", "web", "-n", NS, "-o", "jsonpath={.status.podIP}").stdout
 
 
-def endpoints_column(cluster: Cluster) -> str:
+def endpoints_column(cluster: Cluster) -> str | None:
     """The ENDPOINTS column of ``kubectl get endpoints web`` (empty when only not-ready
-    addresses are there, as upstream prints it)."""
-    header, row = cluster.kubectl("get", "endpoints", "web", "-n", NS).stdout.splitlines()[:2]
+    addresses are there, as upstream prints it); None while there is no such Endpoints."""
+    got = cluster.kubectl("get", "endpoints", "web", "-n", NS, check=False)
+    if got.returncode != 0:
+        return None
+    header, row = got.stdout.splitlines()[:2]
     return row[header.index("ENDPOINTS") : header.index("AGE")].strip()
 
 
@@ -94,7 +97,11 @@ def test_endpoints_follow_readiness(web: tuple[Cluster, int, str]) -> None:
     (endpoint,) = wait_for(running_not_ready, TIMEOUT, "a not-ready endpoint")
     assert endpoint["conditions"]["ready"] is False
     assert endpoint["targetRef"]["name"] == "web"
-    assert endpoints_column(cluster) == ""
+    wait_for(lambda: endpoints_column(cluster) == "", TIMEOUT, "a not-ready Endpoints address")
+    out = cluster.kubectl("get", "endpoints", "web", "-n", NS, "-o", "json").stdout
+    (subset,) = json.loads(out)["subsets"]
+    assert [a["targetRef"]["name"] for a in subset["notReadyAddresses"]] == ["web"]
+    assert "addresses" not in subset
 
     cluster.kubectl("exec", "web", "-n", NS, "--", "touch", flag)
     ip = pod_ip(cluster)
@@ -112,7 +119,7 @@ def test_endpoints_follow_readiness(web: tuple[Cluster, int, str]) -> None:
     assert columns["ADDRESSTYPE"] == "IPv4"
     assert columns["PORTS"] == str(port)
     assert columns["ENDPOINTS"] == ip
-    assert endpoints_column(cluster) == f"{ip}:{port}"
+    wait_for(lambda: endpoints_column(cluster) == f"{ip}:{port}", TIMEOUT, "the Endpoints address")
 
     cluster.kubectl("exec", "web", "-n", NS, "--", "rm", flag)
 
