@@ -57,8 +57,8 @@ class Desired:
 
 
 def _pop(desired: dict[sl.EndpointKey, Endpoint]) -> Endpoint:
-    key = min(desired)
-    return desired.pop(key)
+    """The first endpoint left (``desired`` is kept in key order, for stable slices)."""
+    return desired.pop(next(iter(desired)))
 
 
 def _slice_to_fill(candidates: list[Obj], count: int, max_endpoints: int) -> Obj | None:
@@ -84,7 +84,7 @@ def reconcile_port_mapping(
 ) -> Plan:
     """Upstream's ``reconcileByPortMapping`` for one port set; ``new`` is an empty slice to
     copy for creations."""
-    desired = dict(desired)
+    desired = dict(sorted(desired.items()))
     by_name: dict[str, Obj] = {}
     unchanged: list[str] = []
     to_update: list[str] = []
