@@ -327,3 +327,19 @@ async def test_leftover_endpoints_are_deleted_on_start(client: Client) -> None:
         await client.get(f"{ENDPOINTS}/later")
         kube = await client.get(f"{ENDPOINTS}/kubernetes")
         assert kube["subsets"]
+
+
+async def test_prefer_close_traffic_distribution_hints_the_zone(client: Client) -> None:
+    await make_node(client)
+    await make_service(client, trafficDistribution="PreferClose")
+    await make_pod(client, "web-0", "10.244.0.10")
+    try:
+        async with run_controllers(client, "endpointslice"):
+
+            async def hinted() -> Any:
+                endpoint = by_pod(await slices_of(client, "web")).get("web-0") or {}
+                return endpoint.get("hints")
+
+            assert await eventually(hinted) == {"forZones": [{"name": "zone-a"}]}
+    finally:
+        await release_all(client)

@@ -487,3 +487,39 @@ async def test_a_new_node_resyncs_the_services_waiting_for_it() -> None:
     assert len(ctrl.queue) == 0
     ctrl._node_added(node("n3"))
     assert await ctrl.queue.get() == "default/web"
+
+
+# -- trafficDistribution -------------------------------------------------------------------------
+async def test_prefer_close_hints_ready_endpoints_for_their_zone() -> None:
+    svc = service(trafficDistribution="PreferClose")
+    pods = [pod("a", "10.1.0.1"), pod("b", "10.1.0.2", ready=False, node="n2")]
+    ctrl, client = controller([svc], pods)
+    await ctrl.sync("default/web")
+    (made,) = created(client)
+    hints = {e["targetRef"]["name"]: e.get("hints") for e in made["endpoints"]}
+    assert hints == {"a": {"forZones": [{"name": "z1"}]}, "b": None}
+
+
+@pytest.mark.parametrize(
+    ("distribution", "hinted", "writes"),
+    [
+        ("PreferClose", False, 1),  # an unchanged slice missing its hint
+        ("PreferClose", True, 0),
+        (None, True, 1),  # a stale hint
+        (None, False, 0),
+    ],
+)
+async def test_unchanged_slices_get_their_hints_fixed(
+    distribution: str | None, hinted: bool, writes: int
+) -> None:
+    svc = service(trafficDistribution=distribution) if distribution else service()
+    p = pod("a")
+    endpoint = endpoint_of(p)
+    if hinted:
+        endpoint["hints"] = {"forZones": [{"name": "z1"}]}
+    ctrl, client = controller([svc], [p], [managed("web-1", [endpoint])])
+    await ctrl.sync("default/web")
+    assert len(client.writes()) == writes
+    for call in client.writes():
+        got = call.body["endpoints"][0].get("hints")
+        assert got == ({"forZones": [{"name": "z1"}]} if distribution else None)

@@ -8,7 +8,9 @@ controller). Otherwise the pods in its namespace matching the selector that belo
 (not terminal, with an IP; terminating pods too, with ``terminating: true``) become one endpoint
 per address type of the Service, grouped by the ports they resolve to, and ``reconciler``
 writes the difference. A pod whose Node is unknown is left out (unless the Service publishes
-not-ready addresses) and the sync is retried. A failed sync is reported on the Service
+not-ready addresses) and the sync is retried. Zone hints follow ``spec.trafficDistribution``
+(``trafficdist``), except for Services asking for the topology cache (``topology-mode: Auto``,
+not implemented: their hints are left alone). A failed sync is reported on the Service
 (``FailedToUpdateEndpointSlices``, from ``endpoint-slice-controller``). The sync waits (retried)
 while the slice informer has not shown this controller's own last writes.
 
@@ -30,13 +32,15 @@ from pocketkube.controllers.base import ApiClient, Controller, IgnorableError
 from pocketkube.controllers.context import Context, Recorder
 from pocketkube.controllers.endpointslice import reconciler as rc
 from pocketkube.controllers.endpointslice import slices as sl
-from pocketkube.controllers.endpointslice import util
+from pocketkube.controllers.endpointslice import trafficdist, util
 from pocketkube.controllers.endpointslice.util import meta, spec
 
 log = logging.getLogger(__name__)
 
 NAME = "endpointslice"
 COMPONENT = "endpoint-slice-controller"
+TOPOLOGY_MODE = "service.kubernetes.io/topology-mode"
+TOPOLOGY_AWARE_HINTS = "service.kubernetes.io/topology-aware-hints"  # deprecated, wins
 
 
 class EndpointSliceController(Controller):
@@ -188,6 +192,12 @@ class EndpointSliceController(Controller):
                 address_type,
                 max_endpoints=self._max,
             )
+            if not _topology_auto(service):  # upstream's topology cache is not implemented
+                trafficdist.reconcile_hints(
+                    spec(service).get("trafficDistribution"),
+                    plan,
+                    by_type.get(address_type, []),
+                )
             plans.append(plan)
         plans.append(unsupported)
         try:
@@ -217,6 +227,13 @@ class EndpointSliceController(Controller):
                 if not err.not_found:
                     raise
         self.tracker.forget(key)
+
+
+def _topology_auto(service: Obj) -> bool:
+    """Upstream's ``hintsEnabled``: topology-aware hints asked for by annotation."""
+    annotations = meta(service).get("annotations") or {}
+    value = annotations.get(TOPOLOGY_AWARE_HINTS, annotations.get(TOPOLOGY_MODE))
+    return value in ("Auto", "auto")
 
 
 def build(ctx: Context) -> Controller:
