@@ -131,10 +131,9 @@ class Client:
     def from_kubeconfig(
         cls, path: str | PathLike[str], *, user_agent: str | None = None, **kwargs: Any
     ) -> Client:
-        config = load_kubeconfig(path) if user_agent is None else load_kubeconfig(
-            path, user_agent=user_agent
-        )
-        return cls(config=config, **kwargs)
+        if user_agent is None:
+            return cls(config=load_kubeconfig(path), **kwargs)
+        return cls(config=load_kubeconfig(path, user_agent=user_agent), **kwargs)
 
     async def __aenter__(self) -> Self:
         # A session binds to the running loop, so it is made here rather than in __init__; the
