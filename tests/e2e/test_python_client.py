@@ -194,9 +194,17 @@ def test_deployment_crud_as_stored_objects(api: client.ApiClient, core: client.C
     created = apps.create_namespaced_deployment(NS, deployment("web", 2))
     assert created.spec.replicas == 2
     assert created.metadata.generation == 1
-    read = apps.read_namespaced_deployment("web", NS)
-    read.spec.replicas = 3
-    replaced = apps.replace_namespaced_deployment("web", NS, read)
+    # The deployment controller writes the object too (revision annotation, status): a
+    # read-modify-write retries on 409 Conflict, as client code against any cluster must.
+    for _ in range(10):
+        read = apps.read_namespaced_deployment("web", NS)
+        read.spec.replicas = 3
+        try:
+            replaced = apps.replace_namespaced_deployment("web", NS, read)
+            break
+        except client.ApiException as err:
+            if err.status != 409:
+                raise
     assert replaced.spec.replicas == 3
     patched = apps.patch_namespaced_deployment("web", NS, {"spec": {"replicas": 5}})
     assert patched.spec.replicas == 5

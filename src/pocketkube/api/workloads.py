@@ -90,13 +90,17 @@ def _default_job_spec(spec: dict[str, Any], meta: dict[str, Any]) -> None:
     if "completions" not in spec and "parallelism" not in spec:
         spec["completions"], spec["parallelism"] = 1, 1
     spec.setdefault("parallelism", 1)
-    spec.setdefault("backoffLimit", 6)
+    # Per-index limits make the global one unbounded unless it is given (SetDefaults_Job).
+    per_index = spec.get("backoffLimitPerIndex") is not None
+    spec.setdefault("backoffLimit", 2147483647 if per_index else 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
     spec.setdefault("manualSelector", None)
     if spec["manualSelector"] is None:
         del spec["manualSelector"]
-    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    # With a pod failure policy a pod is replaced only once it has failed (fully terminated).
+    failure_policy = spec.get("podFailurePolicy") is not None
+    spec.setdefault("podReplacementPolicy", "Failed" if failure_policy else "TerminatingOrFailed")
     default_pod_spec(_template_spec(spec, "template", "spec"))
     uid = meta.get("uid")
     if uid and not spec.get("manualSelector"):

@@ -65,3 +65,20 @@ def test_job_defaults_and_generated_selector() -> None:
     assert validate_job(job, None) == []
     job["spec"]["template"]["spec"]["restartPolicy"] = "Always"
     assert [e.field for e in validate_job(job, None)] == ["spec.template.spec.restartPolicy"]
+
+
+def test_job_defaults_follow_per_index_limits_and_failure_policies() -> None:
+    template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}
+    job = {
+        "metadata": {"name": "j", "namespace": "default", "uid": "u-2"},
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": 3,
+            "backoffLimitPerIndex": 1,
+            "podFailurePolicy": {"rules": []},
+            "template": template,
+        },
+    }
+    default_job(job)
+    assert job["spec"]["backoffLimit"] == 2147483647
+    assert job["spec"]["podReplacementPolicy"] == "Failed"
