@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pocketkube.api.labels import SelectorError, selector_from_label_selector
+from pocketkube.api.timestamps import parse_time, rfc3339, utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
@@ -48,11 +49,8 @@ from pocketkube.controllers.disruptionbudget import (
     allowed_condition,
     condition_up_to_date,
     is_ready,
-    parse_time,
-    rfc3339,
     scaled_value,
     set_condition,
-    utcnow,
 )
 from pocketkube.controllers.disruptionscales import ScaleFinder, controller_of
 

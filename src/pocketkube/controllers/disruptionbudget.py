@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from pocketkube.api.timestamps import rfc3339
 from pocketkube.client.rest import Obj
 
 CONDITION = "DisruptionAllowed"
@@ -14,24 +15,6 @@ CONDITION = "DisruptionAllowed"
 
 class SyncError(Exception):
     """A budget whose status cannot be computed: it fails safe."""
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def rfc3339(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: object) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def scaled_value(value: int | str, total: int) -> int:

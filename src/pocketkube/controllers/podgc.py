@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from pocketkube.api.timestamps import rfc3339, utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock, RealClock
 from pocketkube.client.informer import Informer
@@ -41,14 +42,6 @@ QUARANTINE_TIME = 40.0
 OUT_OF_SERVICE_TAINT = "node.kubernetes.io/out-of-service"
 GC_KEY = "gc"
 PARALLEL_DELETES = 32
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def rfc3339(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def is_terminated(pod: Obj) -> bool:

@@ -34,6 +34,7 @@ from pocketkube.api.labels import (
     selector_from_label_selector,
     selector_from_set,
 )
+from pocketkube.api.timestamps import rfc3339, utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
@@ -48,14 +49,6 @@ log = logging.getLogger(__name__)
 
 BURST_REPLICAS = 500  # upstream's BurstReplicas
 REPLICA_FAILURE = "ReplicaFailure"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def rfc3339(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from pocketkube.api.timestamps import parse_time, utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
@@ -29,20 +30,6 @@ from pocketkube.controllers.context import Context
 log = logging.getLogger(__name__)
 
 NAME = "ttl-after-finished"  # upstream: ttl-after-finished-controller
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def parse_time(value: object) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def is_finished(job: Obj) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pocketkube.api import timestamps
 from pocketkube.client import resources
 from pocketkube.client.clock import FakeClock
 from pocketkube.controllers.context import Options
@@ -134,7 +135,7 @@ def test_silent_node_becomes_unknown_after_grace() -> None:
     assert ready["reason"] == "NodeStatusUnknown"
     assert ready["message"] == "Kubelet stopped posting node status."
     assert ready["lastHeartbeatTime"] == T0  # kept
-    assert ready["lastTransitionTime"] == nodeutil.rfc3339(NOW + dt.timedelta(seconds=50.5))
+    assert ready["lastTransitionTime"] == timestamps.rfc3339(NOW + dt.timedelta(seconds=50.5))
     assert conds["MemoryPressure"]["status"] == "Unknown"
     # never posted: added with NodeStatusNeverUpdated and the creation time as heartbeat
     assert conds["DiskPressure"]["reason"] == "NodeStatusNeverUpdated"
@@ -172,7 +173,7 @@ def test_node_that_never_posted_ready_gets_the_startup_grace_from_creation() -> 
     assert conds["Ready"]["reason"] == "NodeStatusNeverUpdated"
     assert conds["Ready"]["lastHeartbeatTime"] == "2024-05-01T11:00:00Z"
     young = copy.deepcopy(n)
-    young["metadata"]["creationTimestamp"] = nodeutil.rfc3339(NOW)
+    young["metadata"]["creationTimestamp"] = timestamps.rfc3339(NOW)
     assert not run_assess(young, None, 0.0).write
     assert run_assess(young, None, 61.0).write
 
@@ -453,7 +454,7 @@ async def test_node_goes_unknown_gets_tainted_and_its_pods_marked_not_ready() ->
         {
             "key": nodeutil.TAINT_UNREACHABLE,
             "effect": "NoExecute",
-            "timeAdded": nodeutil.rfc3339(h.wall()),
+            "timeAdded": timestamps.rfc3339(h.wall()),
         },
     ]
     h.apply_writes()
@@ -468,7 +469,7 @@ async def test_node_goes_unknown_gets_tainted_and_its_pods_marked_not_ready() ->
     # the kubelet comes back: Ready heartbeat moves on → taints removed
     back = copy.deepcopy(h.nodes.get("n1"))
     back["status"]["conditions"] = [
-        cond("Ready", "True", hb=nodeutil.rfc3339(h.wall()), tr=nodeutil.rfc3339(h.wall()))
+        cond("Ready", "True", hb=timestamps.rfc3339(h.wall()), tr=timestamps.rfc3339(h.wall()))
     ]
     h.nodes.put(back)
     h.clock.advance(5)

@@ -11,10 +11,6 @@ from pocketkube.client.rest import Obj
 SECRETS_FIELD_SELECTOR = f"type={bt.SECRET_TYPE}"
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def is_token_secret(secret: Obj) -> bool:
     meta = secret.get("metadata") or {}
     return secret.get("type") == bt.SECRET_TYPE and meta.get("namespace") == bt.NAMESPACE

@@ -20,12 +20,13 @@ import logging
 from collections.abc import Callable
 
 from pocketkube.api import bootstraptoken as bt
+from pocketkube.api.timestamps import utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
 from pocketkube.client.rest import Obj
 from pocketkube.controllers.base import ApiClient, Controller
-from pocketkube.controllers.bootstrap import expiration_of, is_token_secret, utcnow
+from pocketkube.controllers.bootstrap import expiration_of, is_token_secret
 
 log = logging.getLogger(__name__)
 

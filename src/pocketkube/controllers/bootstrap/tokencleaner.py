@@ -13,13 +13,14 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from pocketkube.api.timestamps import utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
 from pocketkube.client.rest import ApiError
 from pocketkube.client.store import split_key
 from pocketkube.controllers.base import ApiClient, Controller
-from pocketkube.controllers.bootstrap import expiration_of, is_token_secret, utcnow
+from pocketkube.controllers.bootstrap import expiration_of, is_token_secret
 
 log = logging.getLogger(__name__)
 

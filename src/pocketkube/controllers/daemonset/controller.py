@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pocketkube.api.labels import LabelSelector, SelectorError, selector_from_label_selector
+from pocketkube.api.timestamps import utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock, RealClock
 from pocketkube.client.informer import Informer
@@ -45,7 +46,6 @@ from pocketkube.controllers.daemonset.update import (
     is_pod_updated,
     rolling_update_plan,
 )
-from pocketkube.controllers.nodelifecycle.nodeutil import utcnow
 from pocketkube.controllers.podcontrol import (
     ControllerExpectations,
     PodControl,

@@ -7,8 +7,8 @@ whether a rollout is complete, progressing or past its progress deadline."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
+from pocketkube.api.timestamps import parse_time, rfc3339
 from pocketkube.controllers.deployment.util import (
     Obj,
     has_progress_deadline,
@@ -31,19 +31,6 @@ TIMED_OUT_REASON = "ProgressDeadlineExceeded"
 PAUSED_REASON = "DeploymentPaused"
 RESUMED_REASON = "DeploymentResumed"
 FAILED_RS_CREATE_REASON = "ReplicaSetCreateError"
-
-
-def rfc3339(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def deployment_complete(d: Obj, new_status: Obj) -> bool:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from pocketkube.api.labels import LabelSelector, SelectorError, selector_from_label_selector
+from pocketkube.api.timestamps import utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
@@ -35,10 +36,6 @@ log = logging.getLogger(__name__)
 
 NAME = "deployment"
 COMPONENT = "deployment-controller"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class AdoptionError(Exception):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pocketkube.api.timestamps import parse_time
 from pocketkube.client.rest import Obj
 from pocketkube.controllers.deployment import conditions as cond
 from pocketkube.controllers.deployment import util as du
@@ -103,7 +104,7 @@ def requeue_stuck_deployment(dc: DeploymentController, d: Obj, new_status: Obj) 
         return None
     if cond.deployment_complete(d, new_status) or current.get("reason") == cond.TIMED_OUT_REASON:
         return None
-    since = cond.parse_time(current.get("lastUpdateTime"))
+    since = parse_time(current.get("lastUpdateTime"))
     if since is None:
         return None
     deadline = int(du.spec(d)["progressDeadlineSeconds"])

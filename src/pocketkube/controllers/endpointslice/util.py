@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pocketkube.api.labels import selector_from_set
+from pocketkube.api.timestamps import parse_time
 from pocketkube.client.informer import Informer
 from pocketkube.client.rest import Obj
 from pocketkube.client.store import NAMESPACE_INDEX, Store, namespace_index
@@ -174,15 +175,6 @@ def find_port(pod: Obj, service_port: dict[str, Any]) -> int | None:
 
 
 # -- timestamps ----------------------------------------------------------------------------------
-def parse_time(text: Any) -> dt.datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def format_time(when: dt.datetime) -> str:
     """RFC 3339 with nanoseconds trimmed as Go's ``RFC3339Nano`` does."""
     when = when.astimezone(dt.UTC)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pocketkube.api.labels import SelectorError, selector_from_label_selector
+from pocketkube.api.timestamps import rfc3339, utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
@@ -51,10 +52,6 @@ NAME = "job"  # upstream: job-controller
 COMPONENT = "job-controller"
 SYNC_JOB_BATCH_PERIOD = 1.0  # upstream's syncJobBatchPeriod: pod events are batched
 ORPHAN = "orphan-pod:"  # queue keys of orphan pods whose finalizer must go
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class JobController(Controller):
@@ -252,7 +249,7 @@ class JobController(Controller):
         s.failed = int(status.get("failed") or 0) + len(counted_failed) + len(s.uncounted_failed)
         start_changed = False
         if not status.get("startTime") and not st.is_suspended(job):
-            status["startTime"] = st.rfc3339(now)
+            status["startTime"] = rfc3339(now)
             start_changed = True
         s.backoff = policies.next_backoff_record(
             self.backoff_records.get(key, policies.BackoffRecord()), new_succeeded, new_failed
@@ -384,7 +381,7 @@ class JobController(Controller):
         if changed:
             self._event(job, "Normal", "Resumed", "Job resumed")
             # ActiveDeadlineSeconds counts the time a Job is continuously active.
-            job["status"]["startTime"] = st.rfc3339(now)
+            job["status"]["startTime"] = rfc3339(now)
         return changed
 
     async def _pods_for_job(self, job: Obj) -> list[Obj] | None:

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from pocketkube.api.timestamps import rfc3339
 from pocketkube.client.rest import Obj
 from pocketkube.controllers.job import indexes as ix
 from pocketkube.controllers.job import policies
@@ -18,10 +19,6 @@ JOB_CONTROLLER_NAME = "kubernetes.io/job-controller"  # spec.managedBy meaning "
 # condition types and reasons (batch/v1)
 COMPLETE, FAILED, SUSPENDED = "Complete", "Failed", "Suspended"
 FAILURE_TARGET, SUCCESS_CRITERIA_MET = "FailureTarget", "SuccessCriteriaMet"
-
-
-def rfc3339(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def spec(job: Obj) -> Obj:

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from pocketkube.api.timestamps import utcnow
 from pocketkube.client.clock import Clock, RealClock
 from pocketkube.client.informer import Informer
 from pocketkube.client.rest import Obj
@@ -24,10 +25,6 @@ from pocketkube.controllers.namespace.discovery import CachedDiscovery
 log = logging.getLogger(__name__)
 
 NAME = "namespace"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class NamespaceController(Controller):

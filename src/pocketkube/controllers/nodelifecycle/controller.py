@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from pocketkube.api.timestamps import utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock, RealClock
 from pocketkube.client.informer import Informer
@@ -48,7 +49,6 @@ from pocketkube.controllers.nodelifecycle.nodeutil import (
     swap_taints,
     taint_exists,
     taints_of,
-    utcnow,
     zone_key,
 )
 from pocketkube.controllers.nodelifecycle.podindex import ensure_node_name_index, pods_on_node

@@ -16,13 +16,9 @@ import copy
 import datetime as dt
 from dataclasses import dataclass, replace
 
+from pocketkube.api.timestamps import parse_time, rfc3339
 from pocketkube.client.rest import Obj
-from pocketkube.controllers.nodelifecycle.nodeutil import (
-    READY,
-    condition,
-    parse_time,
-    rfc3339,
-)
+from pocketkube.controllers.nodelifecycle.nodeutil import READY, condition
 
 # The conditions the controller marks Unknown (not NetworkUnavailable: the control plane owns it).
 UNKNOWN_CONDITION_TYPES = (READY, "MemoryPressure", "DiskPressure", "PIDPressure")

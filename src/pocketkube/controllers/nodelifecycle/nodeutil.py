@@ -13,8 +13,8 @@ import copy
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
+from pocketkube.api.timestamps import rfc3339
 from pocketkube.client import resources
 from pocketkube.client.rest import ApiError, Obj
 from pocketkube.controllers.base import ApiClient
@@ -56,24 +56,6 @@ LABEL_REGION_BETA = "failure-domain.beta.kubernetes.io/region"
 LABEL_EXCLUDE_DISRUPTION = "node.kubernetes.io/exclude-disruption"
 
 WRITE_RETRIES = 5
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def rfc3339(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def name_of(obj: Obj) -> str:

@@ -20,6 +20,7 @@ import copy
 import logging
 from dataclasses import dataclass
 
+from pocketkube.api.timestamps import rfc3339, utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock, RealClock
 from pocketkube.client.informer import Informer
@@ -27,14 +28,7 @@ from pocketkube.client.rest import ApiError, Obj
 from pocketkube.client.store import key_of, split_key
 from pocketkube.controllers.base import ApiClient, Controller
 from pocketkube.controllers.context import Context, Recorder
-from pocketkube.controllers.nodelifecycle.nodeutil import (
-    NO_EXECUTE,
-    Now,
-    condition,
-    rfc3339,
-    taints_of,
-    utcnow,
-)
+from pocketkube.controllers.nodelifecycle.nodeutil import NO_EXECUTE, Now, condition, taints_of
 from pocketkube.controllers.nodelifecycle.podindex import ensure_node_name_index, pods_on_node
 from pocketkube.controllers.nodelifecycle.tolerations import (
     matching_tolerations,

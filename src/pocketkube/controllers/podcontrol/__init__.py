@@ -29,6 +29,7 @@ are ``state`` (pod state, owner references), ``control`` (``PodControl``), ``exp
 (expectations, slow start), ``ranking`` (deletion order) and ``refmanager`` (adoption).
 """
 
+from pocketkube.api.timestamps import parse_time
 from pocketkube.controllers.podcontrol.control import (
     FAILED_CREATE,
     FAILED_DELETE,
@@ -54,7 +55,6 @@ from pocketkube.controllers.podcontrol.state import (
     is_pod_active,
     is_pod_available,
     is_pod_ready,
-    parse_time,
     ready_since,
 )
 

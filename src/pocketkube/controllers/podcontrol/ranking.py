@@ -9,12 +9,12 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pocketkube.api.timestamps import parse_time
 from pocketkube.client.rest import Obj
 from pocketkube.controllers.podcontrol.state import (
     POD_DELETION_COST,
     is_pod_active,
     is_pod_ready,
-    parse_time,
     pod_condition,
     ready_since,
 )

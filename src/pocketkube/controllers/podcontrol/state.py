@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from typing import Any
 
+from pocketkube.api.timestamps import parse_time
 from pocketkube.client.informer import Informer
 from pocketkube.client.resources import Resource
 from pocketkube.client.rest import ApiError, Obj
@@ -28,16 +28,6 @@ def describe(err: BaseException) -> str:
 
 
 # -- pods: state -------------------------------------------------------------------------------
-def parse_time(value: Any) -> dt.datetime | None:
-    """An RFC 3339 timestamp as the API writes it, or None."""
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def pod_condition(pod: Obj, type_: str) -> Obj | None:
     for condition in (pod.get("status") or {}).get("conditions") or ():
         if isinstance(condition, dict) and condition.get("type") == type_:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pocketkube.api.timestamps import utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
@@ -48,10 +49,6 @@ WATCHED: dict[str, Resource] = {
     "resourcequotas": resources.RESOURCE_QUOTAS,
 }
 SERVICE_NAMES = {"services", "count/services", "services.loadbalancers", "services.nodeports"}
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def owner_of(name: str) -> str | None:

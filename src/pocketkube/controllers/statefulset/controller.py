@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 
 from pocketkube.api.labels import SelectorError, selector_from_label_selector
+from pocketkube.api.timestamps import utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
@@ -26,10 +27,6 @@ log = logging.getLogger(__name__)
 NAME = "statefulset"
 COMPONENT = "statefulset-controller"
 KIND = resources.STATEFUL_SETS.kind
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def compute_status(sts: Obj, pods: list[Obj], revisions: hist.Revisions, now: dt.datetime) -> Obj:
