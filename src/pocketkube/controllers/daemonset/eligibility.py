@@ -3,7 +3,8 @@
 
 The daemon pod as it would be on a node — the template with the node's name and the automatic
 tolerations — must fit the node's name, the template's nodeSelector and required node affinity
-(a term that cannot be parsed never matches, as upstream's lazy-error selector), and tolerate
+(``api/nodeaffinity.py``, the scheduler's rules: a term that cannot be parsed never matches,
+as upstream's lazy-error selector), and tolerate
 the node's NoSchedule and NoExecute taints. A node it fits should run it; a node whose only
 misfit is a NoSchedule taint (or a tolerated NoExecute one) keeps a pod already there
 (*should continue running*). Daemon pods are pinned to their node with a required node
@@ -16,29 +17,12 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pocketkube.api.labels import (
-    DOES_NOT_EXIST,
-    EXISTS,
-    GREATER_THAN,
-    IN,
-    LESS_THAN,
-    NOT_IN,
-    LabelSelector,
-    SelectorError,
-    new_requirement,
+from pocketkube.api.nodeaffinity import (
+    NODE_NAME_FIELD,
+    pod_matches_node_selector_and_affinity,
+    tolerations_tolerate_taint,
 )
 from pocketkube.client.rest import Obj
-from pocketkube.controllers.nodelifecycle.tolerations import tolerated
-
-NODE_NAME_FIELD = "metadata.name"
-_OPERATORS = {
-    "In": IN,
-    "NotIn": NOT_IN,
-    "Exists": EXISTS,
-    "DoesNotExist": DOES_NOT_EXIST,
-    "Gt": GREATER_THAN,
-    "Lt": LESS_THAN,
-}
 
 
 def _exists(key: str, effect: str) -> Obj:
@@ -78,53 +62,11 @@ def add_daemon_tolerations(spec: dict[str, Any]) -> None:
     spec["tolerations"] = tolerations
 
 
-# -- node selectors ----------------------------------------------------------------------------
-def _term_matches(term: Mapping[str, Any], labels: Mapping[str, str], name: str) -> bool:
-    expressions = term.get("matchExpressions") or ()
-    fields = term.get("matchFields") or ()
-    if not expressions and not fields:
-        return False
-    try:
-        requirements = [
-            new_requirement(
-                str(e.get("key", "")),
-                _OPERATORS[str(e.get("operator", ""))],
-                [str(v) for v in e.get("values") or ()],
-            )
-            for e in expressions
-        ]
-    except (KeyError, SelectorError):
-        return False  # unparsable: never matches
-    if requirements and not LabelSelector(tuple(requirements)).matches(labels):
-        return False
-    for field in fields:
-        operator, values = field.get("operator"), list(field.get("values") or ())
-        if field.get("key") != NODE_NAME_FIELD or operator not in ("In", "NotIn"):
-            return False
-        if len(values) != 1:
-            return False
-        if (name == values[0]) != (operator == "In"):
-            return False
-    return True
-
-
-def fits_node_affinity(pod_spec: Mapping[str, Any], node: Obj) -> bool:
-    """nodeSelector AND required node affinity (upstream's GetRequiredNodeAffinity.Match)."""
-    meta = node.get("metadata") or {}
-    labels: Mapping[str, str] = meta.get("labels") or {}
-    name = str(meta.get("name", ""))
-    for key, value in (pod_spec.get("nodeSelector") or {}).items():
-        if labels.get(key) != value:
-            return False
-    affinity = (pod_spec.get("affinity") or {}).get("nodeAffinity") or {}
-    required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
-    if required is None:
-        return True
-    return any(_term_matches(t, labels, name) for t in required.get("nodeSelectorTerms") or ())
-
-
 def _untolerated(taints: Sequence[Obj], tolerations: Sequence[Obj], effects: set[str]) -> bool:
-    return any((t.get("effect") or "") in effects and not tolerated(t, tolerations) for t in taints)
+    return any(
+        (t.get("effect") or "") in effects and not tolerations_tolerate_taint(tolerations, t)
+        for t in taints
+    )
 
 
 def daemon_pod_spec(ds: Obj) -> dict[str, Any]:
@@ -142,7 +84,7 @@ def node_should_run_daemon_pod(
     name = str((node.get("metadata") or {}).get("name", ""))
     if spec.get("nodeName") and spec.get("nodeName") != name:
         return False, False
-    if not fits_node_affinity(spec, node):
+    if not pod_matches_node_selector_and_affinity({"spec": spec}, node):
         return False, False
     taints = list((node.get("spec") or {}).get("taints") or ())
     tolerations = list(spec.get("tolerations") or ())

@@ -9,22 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from pocketkube.api.nodeaffinity import tolerates
 from pocketkube.client.rest import Obj
 
-
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    effect = toleration.get("effect") or ""
-    if effect and effect != (taint.get("effect") or ""):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != (taint.get("key") or ""):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
+__all__ = ["matching_tolerations", "min_toleration_seconds", "tolerated", "tolerates"]
 
 
 def tolerated(taint: Obj, tolerations: Iterable[Obj]) -> bool:
