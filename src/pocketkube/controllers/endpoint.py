@@ -154,12 +154,7 @@ class EndpointsController(Controller):
             self.queue.add(key)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if meta(old).get("resourceVersion") == meta(new).get("resourceVersion"):
-            return
-        keys = set(util.services_for_pod(self._services, new))
-        if util.labels_of(old) != util.labels_of(new):
-            keys.update(util.services_for_pod(self._services, old))
-        for key in keys:
+        for key in util.services_for_pod_update(self._services, old, new):
             self.queue.add(key)
 
     def _observed(self, endpoints: Obj) -> None:

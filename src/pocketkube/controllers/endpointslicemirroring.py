@@ -24,7 +24,7 @@ from typing import Any
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
 from pocketkube.client.informer import Informer
-from pocketkube.client.rest import ApiError, Obj
+from pocketkube.client.rest import Obj
 from pocketkube.client.store import NAMESPACE_INDEX, split_key
 from pocketkube.controllers import endpoint_subsets as es
 from pocketkube.controllers.base import ApiClient, Controller, IgnorableError
@@ -291,15 +291,7 @@ class EndpointSliceMirroringController(Controller):
         await rc.finalize(self._client, endpoints, plan, None, self.tracker, key, set_trigger=False)
 
     async def _delete_mirrored(self, key: str, namespace: str, name: str) -> None:
-        for slice_ in self._mirrored(namespace, name):
-            path = resources.ENDPOINT_SLICES.path(
-                namespace=namespace, name=str(meta(slice_).get("name"))
-            )
-            try:
-                await self._client.delete(path)
-            except ApiError as err:
-                if not err.not_found:
-                    raise
+        await util.delete_slices(self._client, self._mirrored(namespace, name))
         self.tracker.forget(key)
 
 

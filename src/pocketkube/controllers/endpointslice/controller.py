@@ -97,12 +97,7 @@ class EndpointSliceController(Controller):
             self.queue.add(key)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if meta(old).get("resourceVersion") == meta(new).get("resourceVersion"):
-            return
-        keys = set(util.services_for_pod(self._services, new))
-        if util.labels_of(old) != util.labels_of(new):
-            keys.update(util.services_for_pod(self._services, old))
-        for key in keys:
+        for key in util.services_for_pod_update(self._services, old, new):
             self.queue.add(key)
 
     def _node_added(self, node: Obj) -> None:
@@ -217,15 +212,7 @@ class EndpointSliceController(Controller):
             raise
 
     async def _delete_all(self, key: str, namespace: str, name: str) -> None:
-        for slice_ in self._managed_slices(namespace, name):
-            path = resources.ENDPOINT_SLICES.path(
-                namespace=namespace, name=str(meta(slice_).get("name"))
-            )
-            try:
-                await self._client.delete(path)
-            except ApiError as err:
-                if not err.not_found:
-                    raise
+        await util.delete_slices(self._client, self._managed_slices(namespace, name))
         self.tracker.forget(key)
 
 

@@ -23,9 +23,11 @@ from typing import Any
 
 from pocketkube.api.labels import selector_from_set
 from pocketkube.api.timestamps import parse_time
+from pocketkube.client import resources
 from pocketkube.client.informer import Informer
-from pocketkube.client.rest import Obj
+from pocketkube.client.rest import ApiError, Obj
 from pocketkube.client.store import NAMESPACE_INDEX, Store, namespace_index
+from pocketkube.controllers.base import ApiClient
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
@@ -84,6 +86,31 @@ def services_for_pod(services: Store, pod: Obj) -> list[str]:
         if selector is not None and selector_from_set(selector).matches(labels):
             keys.append(f"{namespace}/{meta(service).get('name')}")
     return keys
+
+
+def services_for_pod_update(services: Store, old: Obj, new: Obj) -> set[str]:
+    """The Services a pod update concerns: those selecting it now, and those that selected it
+    before its labels changed; none when nothing changed (a resync)."""
+    if meta(old).get("resourceVersion") == meta(new).get("resourceVersion"):
+        return set()
+    keys = set(services_for_pod(services, new))
+    if labels_of(old) != labels_of(new):
+        keys.update(services_for_pod(services, old))
+    return keys
+
+
+async def delete_slices(client: ApiClient, slices: Iterable[Obj]) -> None:
+    """Delete these EndpointSlices (one already gone is fine)."""
+    for slice_ in slices:
+        meta_ = meta(slice_)
+        path = resources.ENDPOINT_SLICES.path(
+            namespace=str(meta_.get("namespace")), name=str(meta_.get("name"))
+        )
+        try:
+            await client.delete(path)
+        except ApiError as err:
+            if not err.not_found:
+                raise
 
 
 def pods_for_service(pods: Store, service: Obj) -> list[Obj]:
