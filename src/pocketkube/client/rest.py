@@ -126,6 +126,18 @@ class Client:
         self._connection_limit = connection_limit
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._shared: Client | None = None  # a view's client, whose connections it uses
+        self._headers: dict[str, str] = {}
+
+    def with_user_agent(self, user_agent: str) -> Client:
+        """A view of this client that sends another User-Agent over the same connections (as
+        kube-controller-manager gives each controller a client named after it); it is usable
+        while this client is open and needs no closing of its own."""
+        view = Client(config=self.config, connection_limit=self._connection_limit)
+        view._timeout = self._timeout
+        view._shared = self._shared or self
+        view._headers = {"User-Agent": user_agent}
+        return view
 
     @classmethod
     def from_kubeconfig(
@@ -161,6 +173,8 @@ class Client:
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        if self._shared is not None:
+            return self._shared.session
         if self._session is None:
             raise RuntimeError("Client is not open: use `async with Client(...)`")
         return self._session
@@ -180,7 +194,7 @@ class Client:
         """Send ``body`` (JSON-encoded unless already ``bytes``/``str``) and return the decoded
         JSON answer; a status outside ``ok`` raises the ``ApiError`` its ``Status`` describes.
         ``accept`` may ask for another form (``PARTIAL_OBJECT_METADATA_LIST``)."""
-        headers = {"Accept": accept}
+        headers = {"Accept": accept, **self._headers}
         data: bytes | None = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -262,7 +276,7 @@ class Client:
             async with self.session.get(
                 self.config.server + path,
                 params=query,
-                headers={"Accept": accept},
+                headers={"Accept": accept, **self._headers},
                 timeout=timeout,
                 server_hostname=self.config.tls_server_name,
             ) as response:

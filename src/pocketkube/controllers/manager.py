@@ -12,6 +12,7 @@ controller in one ``TaskGroup`` and returns only when cancelled (or if one of th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -137,6 +138,47 @@ REGISTRY: dict[str, Factory] = {
 }
 DISABLED_BY_DEFAULT = frozenset({"bootstrapsigner", "tokencleaner"})
 
+# Each controller's client is named after it, as upstream's (its User-Agent ends with the name;
+# with RBAC these become the system:serviceaccount:kube-system:<name> identities).
+CLIENT_NAMES = {
+    "csrapproving": "certificate-controller",
+    "csrsigning": "certificate-controller",
+    "bootstrapsigner": "bootstrap-signer",
+    "tokencleaner": "token-cleaner",
+    "podgc": "pod-garbage-collector",
+    "ttl-after-finished": "ttl-after-finished-controller",
+    "disruption": "disruption-controller",
+    "nodelifecycle": "node-controller",
+    "taint-eviction-controller": "taint-eviction-controller",
+    "nodeipam": "node-controller",
+    "daemonset": "daemon-set-controller",
+    "replicaset": "replicaset-controller",
+    "replicationcontroller": "replication-controller",
+    "statefulset": "statefulset-controller",
+    "deployment": "deployment-controller",
+    "namespace": "namespace-controller",
+    "serviceaccount": "service-account-controller",
+    "root-ca-cert-publisher": "root-ca-cert-publisher",
+    "resourcequota": "resourcequota-controller",
+    "garbagecollector": "generic-garbage-collector",
+    "job": "job-controller",
+    "cronjob": "cronjob-controller",
+    "endpoint": "endpoint-controller",
+    "endpointslice": "endpointslice-controller",
+    "endpointslicemirroring": "endpointslicemirroring-controller",
+}
+
+
+def _named(ctx: Context, name: str) -> Context:
+    """``ctx`` with the controller's own client: a view of the process's connections whose
+    User-Agent is ``<component UA>/<client name>`` (fakes without views are used as they are)."""
+    with_user_agent = getattr(ctx.client, "with_user_agent", None)
+    user_agent = getattr(getattr(ctx.client, "config", None), "user_agent", None)
+    if with_user_agent is None or not isinstance(user_agent, str):
+        return ctx
+    client = with_user_agent(f"{user_agent}/{CLIENT_NAMES.get(name, name)}")
+    return dataclasses.replace(ctx, client=client)
+
 
 def parse_controllers(value: str) -> tuple[str, ...]:
     """``--controllers``: comma-separated, each a known name, ``-name`` or ``*``."""
@@ -188,7 +230,7 @@ def build(ctx: Context) -> list[Controller]:
         if not is_enabled(name, ctx.options.controllers):
             log.info("%s is disabled", name)
             continue
-        controller = factory(ctx)
+        controller = factory(_named(ctx, name))
         if controller is not None:
             built.append(controller)
     return built

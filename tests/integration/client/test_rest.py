@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from contextlib import aclosing
 from typing import Any
 
@@ -170,3 +171,32 @@ async def test_watch_from_a_compacted_version_raises_410(client: Client) -> None
         await collect(client, CMS, {"resourceVersion": "1"}, 1)
     assert caught.value.gone
     assert caught.value.reason in ("Expired", "Gone")
+
+
+async def test_a_user_agent_view_shares_the_connections_and_names_itself(client: Client) -> None:
+    """As kube-controller-manager's per-controller clients: the view's writes are recorded under
+    the first segment of its User-Agent, and closing nothing extra is needed."""
+    view = client.with_user_agent("kube-controller-manager/v1.33.0 (pocketkube)/job-controller")
+    created = await view.create(
+        "/api/v1/namespaces/default/configmaps",
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "ua-view"},
+            "data": {"a": "1"},
+        },
+    )
+    managers = [entry["manager"] for entry in created["metadata"]["managedFields"]]
+    assert managers == ["kube-controller-manager"]
+    assert view.session is client.session
+    events = []
+    async with contextlib.aclosing(
+        view.watch(
+            "/api/v1/namespaces/default/configmaps",
+            params={"fieldSelector": "metadata.name=ua-view", "timeoutSeconds": 1},
+        )
+    ) as stream:
+        async for event in stream:
+            events.append(event)
+            break
+    assert [e.type for e in events] == ["ADDED"]

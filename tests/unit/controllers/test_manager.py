@@ -136,3 +136,27 @@ async def test_run_waits_for_the_informers_then_syncs_what_they_list() -> None:
         task.cancel()
     assert ctrl.synced == ["a"]
     assert ctrl.queue.shutting_down
+
+
+def test_each_controller_gets_a_client_named_after_it() -> None:
+    asked: list[str] = []
+
+    class Named(FakeClient):
+        config = type("Config", (), {"user_agent": "kube-controller-manager/v1.33.0"})()
+
+        def with_user_agent(self, user_agent: str) -> FakeClient:
+            asked.append(user_agent)
+            return FakeClient()
+
+    client = Named()
+    ctx = manager.Context(
+        client=client,
+        informers=SharedInformers(client=client),
+        options=manager.Options(controllers=("job", "garbagecollector")),
+    )
+    manager.build(ctx)
+    assert asked == [
+        "kube-controller-manager/v1.33.0/generic-garbage-collector",
+        "kube-controller-manager/v1.33.0/job-controller",
+    ]
+    assert set(manager.CLIENT_NAMES) == set(manager.REGISTRY)
