@@ -115,3 +115,34 @@ def test_create_rbac_policy_and_cluster_objects(cluster: Cluster) -> None:
     [path] = rule["http"]["paths"]
     assert rule["host"] == "a.example"
     assert path["backend"] == {"service": {"name": "web", "port": {"number": 80}}}
+
+
+def test_a_bad_cronjob_schedule_or_zone_is_refused(cluster: Cluster) -> None:
+    """kubectl sends the CronJob in protobuf; the API server validates it as upstream."""
+    bad = cluster.kubectl(
+        "create", "cronjob", "late", "--image=busybox", "--schedule=61 * * * *", check=False
+    )
+    assert bad.returncode != 0
+    assert (
+        'CronJob.batch "late" is invalid: spec.schedule: Invalid value: "61 * * * *": '
+        "end of range (61) above maximum (59): 61" in bad.stderr
+    )
+    manifest = """
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: lost}
+spec:
+  schedule: "0 3 * * *"
+  timeZone: Europe/Pariss
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: c, image: busybox}]
+"""
+    lost = cluster.kubectl("apply", "-f", "-", stdin=manifest, check=False)
+    assert lost.returncode != 0
+    assert 'spec.timeZone: Invalid value: "Europe/Pariss": unknown time zone Europe/Pariss' in (
+        lost.stderr
+    )

@@ -4,8 +4,10 @@ validation do (their pod templates get the full pod defaults of ``pods.py``)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from pocketkube.api import cronschedule
 from pocketkube.api.labels import SelectorError, selector_from_label_selector
 from pocketkube.api.pods import default_pod_spec, validate_pod_spec
 from pocketkube.api.validation import FieldError, invalid, not_supported, required
@@ -184,3 +186,106 @@ def validate_job(obj: Obj, old: Obj | None) -> list[FieldError]:
             if spec.get(field) != old_spec.get(field):
                 errs.append(invalid(f"spec.{field}", spec.get(field), IMMUTABLE))
     return errs
+
+
+# upstream's validTimeZoneCharacters: one path component of an IANA name (legacy names may
+# carry digits and '+').
+_TIME_ZONE_PART = re.compile(r"^[A-Za-z.\-_0-9+]{1,14}$")
+CRONJOB_NAME_MAX = 52  # job names add 11 characters ("-" and the scheduled minute)
+CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
+_NON_NEGATIVE_CRONJOB_FIELDS = (
+    "startingDeadlineSeconds",
+    "successfulJobsHistoryLimit",
+    "failedJobsHistoryLimit",
+)
+
+
+def validate_cronjob(obj: Obj, old: Obj | None) -> list[FieldError]:
+    """Upstream's ValidateCronJobCreate/Update: the schedule parses (robfig/cron's messages), no
+    ``TZ=`` in it (unless the stored one had it), a real time zone, the job template's pods."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [required("spec")]
+    old_spec = (old or {}).get("spec") or {}
+    errs: list[FieldError] = []
+    name = str((obj.get("metadata") or {}).get("name") or "")
+    if old is None and len(name) > CRONJOB_NAME_MAX:
+        errs.append(invalid("metadata.name", name, "must be no more than 52 characters"))
+    errs.extend(_validate_schedule(spec, old_spec if old is not None else None))
+    for field in (
+        "startingDeadlineSeconds",
+        "successfulJobsHistoryLimit",
+        "failedJobsHistoryLimit",
+    ):
+        value = spec.get(field)
+        if isinstance(value, int) and value < 0:
+            errs.append(invalid(f"spec.{field}", value, "must be greater than or equal to 0"))
+    if old is None or old_spec.get("timeZone") != spec.get("timeZone"):
+        errs.extend(_validate_time_zone(spec.get("timeZone")))
+    policy = spec.get("concurrencyPolicy")
+    if policy == "":
+        errs.append(required("spec.concurrencyPolicy"))
+    elif policy not in CONCURRENCY_POLICIES:
+        errs.append(not_supported("spec.concurrencyPolicy", policy, CONCURRENCY_POLICIES))
+    template = "spec.jobTemplate.spec.template.spec"
+    pod_spec = _template_spec(spec, "jobTemplate", "spec", "template", "spec")
+    errs.extend(validate_pod_spec(pod_spec, template))
+    restart = _template_spec(spec, "jobTemplate", "spec", "template", "spec", "restartPolicy")
+    if restart not in JOB_RESTART_POLICIES:
+        errs.append(not_supported(f"{template}.restartPolicy", restart, JOB_RESTART_POLICIES))
+    return errs
+
+
+def _validate_schedule(spec: Obj, old_spec: Obj | None) -> list[FieldError]:
+    schedule = spec.get("schedule")
+    if not isinstance(schedule, str) or not schedule:
+        return [required("spec.schedule")]
+    errs: list[FieldError] = []
+    try:
+        cronschedule.parse(schedule)
+    except cronschedule.ScheduleError as err:
+        errs.append(invalid("spec.schedule", schedule, str(err)))
+    allow_tz = old_spec is not None and "TZ" in str(old_spec.get("schedule") or "")
+    if allow_tz and "TZ" in schedule and spec.get("timeZone") is not None:
+        errs.append(
+            invalid(
+                "spec.schedule",
+                schedule,
+                "cannot use both timeZone field and TZ or CRON_TZ in schedule",
+            )
+        )
+    elif not allow_tz and "TZ" in schedule:
+        errs.append(
+            invalid(
+                "spec.schedule",
+                schedule,
+                "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+            )
+        )
+    return errs
+
+
+def _validate_time_zone(zone: Any) -> list[FieldError]:
+    if zone is None:
+        return []
+    path = "spec.timeZone"
+    if zone == "":
+        return [invalid(path, zone, "timeZone must be nil or non-empty string")]
+    text = str(zone)
+    for part in text.split("/"):
+        if part in (".", "..") or part.startswith("-") or not _TIME_ZONE_PART.match(part):
+            return [invalid(path, zone, f"unknown time zone {text}")]
+    if text.lower() == "local":
+        return [
+            invalid(
+                path,
+                zone,
+                "timeZone must be an explicit time zone as defined in "
+                "https://www.iana.org/time-zones",
+            )
+        ]
+    try:
+        cronschedule.load_zone(text)
+    except cronschedule.UnknownTimeZone as err:
+        return [invalid(path, zone, str(err))]
+    return []

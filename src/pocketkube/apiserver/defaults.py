@@ -72,6 +72,7 @@ VALIDATORS: dict[str, Validator] = {
     "StatefulSet": workloads.validate_apps_workload,
     "DaemonSet": workloads.validate_apps_workload,
     "Job": workloads.validate_job,
+    "CronJob": workloads.validate_cronjob,
     "HorizontalPodAutoscaler": autoscaling.validate_hpa,
     "PriorityClass": scheduling.validate_priority_class,
 }

@@ -8,7 +8,7 @@ import zoneinfo
 
 import pytest
 
-from pocketkube.controllers.cronjob import schedule as cron
+from pocketkube.api import cronschedule as cron
 
 UTC = dt.UTC
 

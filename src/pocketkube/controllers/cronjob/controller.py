@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from pocketkube.api import cronschedule as cron
 from pocketkube.api.timestamps import parse_time, rfc3339, utcnow
 from pocketkube.client import resources
 from pocketkube.client.clock import Clock
@@ -35,7 +36,6 @@ from pocketkube.client.rest import ApiError, Obj
 from pocketkube.client.store import NAMESPACE_INDEX, key_of, split_key
 from pocketkube.controllers.base import ApiClient, Controller, IgnorableError
 from pocketkube.controllers.context import Recorder
-from pocketkube.controllers.cronjob import schedule as cron
 from pocketkube.controllers.podcontrol import ensure_namespace_index
 
 log = logging.getLogger(__name__)

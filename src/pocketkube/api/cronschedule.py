@@ -142,7 +142,7 @@ def parse(spec: str, *, zone: dt.tzinfo = dt.UTC) -> Schedule:
         text = DESCRIPTORS[text]
     fields = text.split()
     if len(fields) != 5:
-        raise ScheduleError(f"expected exactly 5 fields, found {len(fields)}: {fields}")
+        raise ScheduleError(f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]")
     parsed = [
         _field(f, _BOUNDS[i][0], _BOUNDS[i][1], _BOUNDS[i][2], _FIELD_NAMES[i])
         for i, f in enumerate(fields)
