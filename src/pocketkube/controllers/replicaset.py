@@ -127,13 +127,8 @@ class ReplicaSetController(Controller):
 
     def _resolve(self, namespace: str, ref: Obj | None) -> str | None:
         """The key of the owner ``ref`` names, if it is one of ours and still that object."""
-        if ref is None or ref.get("kind") != self.kind.resource.kind:
-            return None
-        key = f"{namespace}/{ref.get('name')}"
-        owner = self._owners.get(key)
-        if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return key
+        owner = pc.resolve_controller_ref(self._owners, namespace, ref, self.kind.resource.kind)
+        return None if owner is None else key_of(owner)
 
     def _matching_owners(self, pod: Obj) -> list[str]:
         meta = pod.get("metadata") or {}

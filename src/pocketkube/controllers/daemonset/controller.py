@@ -55,6 +55,7 @@ from pocketkube.controllers.podcontrol import (
     is_pod_available,
     is_pod_ready,
     pod_from_template,
+    resolve_controller_ref,
 )
 
 log = logging.getLogger(__name__)
@@ -119,14 +120,10 @@ class DaemonSetController(Controller):
 
     # -- handlers ------------------------------------------------------------------------------
     def _owner_key(self, obj: Obj) -> str | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != "DaemonSet":
-            return None
-        key = f"{meta(obj).get('namespace')}/{ref.get('name')}"
-        ds = self._dss.get(key)
-        if ds is None or meta(ds).get("uid") != ref.get("uid"):
-            return None
-        return key
+        ds = resolve_controller_ref(
+            self._dss, meta(obj).get("namespace"), controller_ref(obj), "DaemonSet"
+        )
+        return None if ds is None else key_of(ds)
 
     def _enqueue_owner(self, obj: Obj) -> None:
         if (key := self._owner_key(obj)) is not None:

@@ -80,12 +80,7 @@ class DeploymentController(Controller):
 
     # -- handlers ------------------------------------------------------------------------------
     def _resolve(self, namespace: str, ref: Obj | None) -> Obj | None:
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        d = self.deployments.get(f"{namespace}/{ref.get('name')}")
-        if d is None or du.uid(d) != ref.get("uid"):
-            return None
-        return d
+        return pc.resolve_controller_ref(self.deployments, namespace, ref, "Deployment")
 
     def _matching_deployments(self, rs: Obj) -> list[Obj]:
         meta = rs.get("metadata") or {}

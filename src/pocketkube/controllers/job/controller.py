@@ -44,6 +44,7 @@ from pocketkube.controllers.podcontrol import (
     controller_ref,
     ensure_namespace_index,
     parse_time,
+    resolve_controller_ref,
 )
 
 log = logging.getLogger(__name__)
@@ -94,10 +95,7 @@ class JobController(Controller):
 
     # -- event handlers ------------------------------------------------------------------------
     def _resolve(self, namespace: str | None, ref: Obj | None) -> Obj | None:
-        if ref is None or ref.get("kind") != "Job":
-            return None
-        job = self._jobs.get(f"{namespace}/{ref.get('name')}")
-        return job if job is not None and st.uid(job) == ref.get("uid") else None
+        return resolve_controller_ref(self._jobs, namespace, ref, "Job")
 
     def _enqueue_batched(self, job: Obj) -> None:
         self.queue.add_after(key_of(job), self.batch_period)

@@ -56,6 +56,7 @@ from pocketkube.controllers.podcontrol.state import (
     is_pod_available,
     is_pod_ready,
     ready_since,
+    resolve_controller_ref,
 )
 
 __all__ = [
@@ -82,5 +83,6 @@ __all__ = [
     "parse_time",
     "pod_from_template",
     "ready_since",
+    "resolve_controller_ref",
     "slow_start_batch",
 ]

@@ -10,7 +10,7 @@ from pocketkube.api.timestamps import parse_time
 from pocketkube.client.informer import Informer
 from pocketkube.client.resources import Resource
 from pocketkube.client.rest import ApiError, Obj
-from pocketkube.client.store import NAMESPACE_INDEX, namespace_index
+from pocketkube.client.store import NAMESPACE_INDEX, Store, namespace_index
 
 POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
@@ -68,6 +68,19 @@ def controller_ref(obj: Obj) -> Obj | None:
         if isinstance(ref, dict) and ref.get("controller"):
             return ref
     return None
+
+
+def resolve_controller_ref(
+    owners: Store, namespace: object, ref: Obj | None, kind: str
+) -> Obj | None:
+    """The owner ``ref`` names, from the ``owners`` store, when it is of ``kind`` and still the
+    object with that uid (upstream's resolveControllerRef); otherwise None."""
+    if ref is None or ref.get("kind") != kind:
+        return None
+    owner = owners.get(f"{namespace}/{ref.get('name')}")
+    if owner is None or (owner.get("metadata") or {}).get("uid") != ref.get("uid"):
+        return None
+    return owner
 
 
 def controller_ref_for(owner: Obj, resource: Resource) -> Obj:

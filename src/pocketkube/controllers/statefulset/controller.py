@@ -109,14 +109,10 @@ class StatefulSetController(Controller):
 
     # -- handlers ------------------------------------------------------------------------------
     def _owner_key(self, obj: Obj) -> str | None:
-        ref = pc.controller_ref(obj)
-        if ref is None or ref.get("kind") != KIND:
-            return None
-        key = f"{obj['metadata'].get('namespace')}/{ref.get('name')}"
-        owner = self._sets.get(key)
-        if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return key
+        owner = pc.resolve_controller_ref(
+            self._sets, obj["metadata"].get("namespace"), pc.controller_ref(obj), KIND
+        )
+        return None if owner is None else key_of(owner)
 
     def _owner_only(self, obj: Obj) -> None:
         key = self._owner_key(obj)
