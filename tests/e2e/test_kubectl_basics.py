@@ -140,3 +140,30 @@ def test_restart_keeps_objects_and_credentials(tmp_path: Path) -> None:
         stop_server(cluster.process)
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+def test_get_reads_lists_the_server_gzips(cluster: Cluster) -> None:
+    """Lists over 128 KiB go gzip-compressed to kubectl (it asks for gzip): -o json and the
+    Table (each row carries the last-applied annotation, 3 KB) both read back whole."""
+    padding = "x" * 3000
+    stream = "\n---\n".join(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"big-{i:02}", "labels": {"size": "big"}},
+                "data": {"pad": padding},
+            }
+        )
+        for i in range(60)
+    )
+    cluster.kubectl("apply", "-f", "-", stdin=stream)
+    listed = json.loads(cluster.kubectl("get", "configmaps", "-l", "size=big", "-o", "json").stdout)
+    assert len(json.dumps(listed)) > 128 * 1024
+    assert sorted(i["metadata"]["name"] for i in listed["items"]) == [
+        f"big-{i:02}" for i in range(60)
+    ]
+    assert all(i["data"]["pad"] == padding for i in listed["items"])
+    rows = cluster.kubectl("get", "configmaps", "-l", "size=big").stdout.splitlines()
+    assert rows[0].split() == ["NAME", "DATA", "AGE"]
+    assert [r.split()[:2] for r in rows[1:]] == [[f"big-{i:02}", "1"] for i in range(60)]

@@ -31,6 +31,7 @@ from pocketkube.apiserver import authapis, clusterinfo, discovery, metrics
 from pocketkube.apiserver.admission import Attributes, Operation, RegistryReader, new_chain
 from pocketkube.apiserver.allocator import service_ip_range
 from pocketkube.apiserver.authn import AuthenticatorChain, Unauthenticated, client_certificate
+from pocketkube.apiserver.compression import gzip_middleware
 from pocketkube.apiserver.conversion import converter_for
 from pocketkube.apiserver.conversion.registry import ConvertingRegistry
 from pocketkube.apiserver.crds import CRDRegistry, CRDServer
@@ -122,7 +123,12 @@ class APIServer:
         await self._open_registries()
         await self._bootstrap()
         app = web.Application(
-            middlewares=[metrics.middleware, status_middleware, self._authenticate],
+            middlewares=[
+                metrics.middleware,
+                status_middleware,
+                gzip_middleware,
+                self._authenticate,
+            ],
             client_max_size=4 * 1024 * 1024,
         )
         self._routes(app)

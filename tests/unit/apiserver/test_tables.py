@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from pocketkube.apiserver.tables import (
@@ -750,7 +751,8 @@ def test_include_object(include: str, expected: dict[str, Any] | None) -> None:
     meta = {"resourceVersion": "9", "continue": "tok", "remainingItemCount": 3}
     table = to_table("ClusterRole", [OBJ], list_meta=meta, include_object=include, now=NOW)
     assert table["metadata"] == meta
-    assert table["rows"][0].get("object") == expected
+    row = orjson.loads(orjson.dumps(table))["rows"][0]  # the metadata comes encoded
+    assert row.get("object") == expected
     assert ("object" in table["rows"][0]) == (expected is not None)
 
 
@@ -822,7 +824,8 @@ def test_crd_table() -> None:
         == "Custom resource definition column (in JSONPath format): .spec.replicas"
     )
     assert (defs[2]["priority"], defs[8]["description"]) == (1, "last")
-    assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    row = orjson.loads(orjson.dumps(table))["rows"][0]
+    assert row["object"]["kind"] == "PartialObjectMetadata"
 
 
 def test_crd_table_default_age_column() -> None:
@@ -877,3 +880,20 @@ def test_jsonpath_invalid() -> None:
 )
 def test_go_float(value: float, expected: str) -> None:
     assert go_float(value) == expected
+
+
+def test_row_metadata_is_encoded_once_per_object_version() -> None:
+    from pocketkube.apiserver.tables.common import encoded_partial_object_metadata
+
+    pod = {"metadata": {"name": "p", "uid": "u-enc", "resourceVersion": "1", "labels": {"a": "1"}}}
+    first = encoded_partial_object_metadata(pod)
+    assert encoded_partial_object_metadata(pod) is first  # same version: the cached bytes
+    changed = {"metadata": {**pod["metadata"], "resourceVersion": "2", "labels": {"a": "2"}}}
+    assert orjson.loads(orjson.dumps(encoded_partial_object_metadata(changed))) == {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": changed["metadata"],
+    }
+    anonymous = {"metadata": {"name": "no-uid"}}  # not cached, still right
+    decoded = orjson.loads(orjson.dumps(encoded_partial_object_metadata(anonymous)))
+    assert decoded["metadata"] == {"name": "no-uid"}
