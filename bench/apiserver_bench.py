@@ -55,13 +55,18 @@ def free_port() -> int:
         return port
 
 
-def server_command(data_dir: Path, port: int, profile: Path | None = None) -> list[str]:
+def server_command(
+    data_dir: Path, port: int, profile: Path | None = None, *, alone: bool = False
+) -> list[str]:
+    """``pocketkube server`` (for the cold start), or with ``alone`` only its API server: the
+    controller manager would share the 2 cores, relisting and reacting to every benchmark pod."""
     runner = [sys.executable]
     if profile is not None:
         runner += ["-m", "cProfile", "-o", str(profile)]
     # No scheduler: with no nodes it would answer every benchmark pod with status writes.
+    only = ["--disable-controller-manager", "--disable-kubelet"] if alone else []
     return [*runner, "-m", "pocketkube.cli", "server", "--data-dir", str(data_dir), "--port",
-            str(port), "--disable-scheduler"]  # fmt: skip
+            str(port), "--disable-scheduler", *only]  # fmt: skip
 
 
 @dataclass
@@ -119,13 +124,15 @@ def wait_ready(server: Server, timeout: float = READY_TIMEOUT) -> float:
 
 
 @contextmanager
-def running_server(directory: Path, profile: Path | None = None) -> Iterator[tuple[Server, float]]:
+def running_server(
+    directory: Path, profile: Path | None = None, *, alone: bool = False
+) -> Iterator[tuple[Server, float]]:
     """A server on a fresh data directory under ``directory``, and its cold-start seconds."""
     data_dir = Path(tempfile.mkdtemp(dir=directory, prefix="server-"))
     port = free_port()
     started = time.perf_counter()
     proc = subprocess.Popen(
-        server_command(data_dir / "data", port, profile),
+        server_command(data_dir / "data", port, profile, alone=alone),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -343,7 +350,7 @@ async def run(
     )
 
     create_profile = profile / "creates.prof" if profile else None
-    with running_server(directory, create_profile) as (server, _):
+    with running_server(directory, create_profile, alone=True) as (server, _):
         result = await creates(server, clients=clients, watchers=watchers, seconds=seconds)
     s = result.summary
     print(f"\ncreates: {clients} clients POSTing pods for {seconds:g} s, {watchers} pod watchers:")
@@ -363,7 +370,7 @@ async def run(
     )
 
     list_profile = profile / "lists.prof" if profile else None
-    with running_server(directory, list_profile) as (server, _):
+    with running_server(directory, list_profile, alone=True) as (server, _):
         filled = await fill(server, pods=pods, clients=clients, within=300)
         rows = await lists(server, expected=pods, runs=list_runs, budget=30)
     print(f"\nLIST of {pods:,} pods (created in {filled:.1f} s), GET /api/v1/pods:")

@@ -154,7 +154,7 @@ def scheduler_command(kubeconfig: Path, profile: Path | None) -> list[str]:
 
 
 async def run_once(directory: Path, nodes: int, pods: int, profile_dir: Path | None) -> None:
-    with running_server(directory) as (server, _):
+    with running_server(directory, alone=True) as (server, _):
         kubeconfig = server.data_dir / "admin.kubeconfig"
         await wait_for_file(kubeconfig)
         async with Client(config=load_kubeconfig(kubeconfig), timeout=120) as client:
