@@ -145,17 +145,14 @@ class KVStorage:
         while True:
             if kv is None and not ignore_not_found:
                 raise NotFound(f"key {key} not found", key=key)
+            # Decoded for this attempt alone, so it is the update's to change.
             current = decode(kv.value, kv.mod_revision) if kv is not None else None
             try:
                 if current is not None:
                     check_preconditions(key, current, preconditions)
                 elif preconditions is not None:
                     raise NotFound(f"key {key} not found", key=key)
-                # A second decode is the update's private copy: orjson is several times
-                # faster than deepcopy, and ``current`` stays as stored.
-                desired = await update(
-                    decode(kv.value, kv.mod_revision) if kv is not None else None
-                )
+                desired = await update(current)
             except Exception:
                 if from_suggestion:  # the suggestion may be stale: decide on fresh data
                     from_suggestion, kv = False, await self._read(key)
@@ -166,8 +163,7 @@ class KVStorage:
                 if from_suggestion:
                     from_suggestion, kv = False, await self._read(key)
                     continue
-                assert current is not None
-                return current
+                return decode(kv.value, kv.mod_revision)  # unchanged: as stored
             try:
                 if kv is None:
                     revision = await self.backend.create(key, data)
