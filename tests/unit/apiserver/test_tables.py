@@ -882,18 +882,35 @@ def test_go_float(value: float, expected: str) -> None:
     assert go_float(value) == expected
 
 
-def test_row_metadata_is_encoded_once_per_object_version() -> None:
-    from pocketkube.apiserver.tables.common import encoded_partial_object_metadata
-
-    pod = {"metadata": {"name": "p", "uid": "u-enc", "resourceVersion": "1", "labels": {"a": "1"}}}
-    first = encoded_partial_object_metadata(pod)
-    assert encoded_partial_object_metadata(pod) is first  # same version: the cached bytes
-    changed = {"metadata": {**pod["metadata"], "resourceVersion": "2", "labels": {"a": "2"}}}
-    assert orjson.loads(orjson.dumps(encoded_partial_object_metadata(changed))) == {
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": changed["metadata"],
+def test_rows_keep_what_an_object_version_fixes() -> None:
+    """A row's fixed cells, conditions and encoded metadata are computed once per (uid,
+    resourceVersion); AGE is computed for each Table; a new version is printed afresh."""
+    pod = {
+        "metadata": {
+            "name": "kept",
+            "uid": "u-kept",
+            "resourceVersion": "1",
+            "creationTimestamp": "2024-05-06T07:00:00Z",
+        },
+        "spec": {"containers": [{"name": "c"}]},
+        "status": {"phase": "Succeeded"},
     }
-    anonymous = {"metadata": {"name": "no-uid"}}  # not cached, still right
-    decoded = orjson.loads(orjson.dumps(encoded_partial_object_metadata(anonymous)))
-    assert decoded["metadata"] == {"name": "no-uid"}
+    meta = {"resourceVersion": "1"}
+    first = to_table("Pod", [pod], list_meta=meta, now=NOW)["rows"][0]
+    later = to_table("Pod", [pod], list_meta=meta, now=NOW + timedelta(days=2))["rows"][0]
+    assert later["object"] is first["object"]  # the same encoded bytes
+    assert later["conditions"] is first["conditions"]
+    assert first["cells"][4] != later["cells"][4]  # AGE moved on
+    assert first["cells"][:4] == later["cells"][:4]
+    changed = {
+        **pod,
+        "metadata": {**pod["metadata"], "resourceVersion": "2", "labels": {"a": "2"}},
+        "status": {"phase": "Running"},
+    }
+    row = orjson.loads(orjson.dumps(to_table("Pod", [changed], list_meta=meta, now=NOW)))["rows"][0]
+    assert row["object"]["metadata"] == changed["metadata"]
+    assert "conditions" not in row
+    assert row["cells"][2] == "Running"
+    anonymous = {"metadata": {"name": "no-uid"}}  # not kept, still right
+    table = orjson.loads(orjson.dumps(to_table("Pod", [anonymous], list_meta=meta, now=NOW)))
+    assert table["rows"][0]["object"]["metadata"] == {"name": "no-uid"}

@@ -72,6 +72,7 @@ def to_table(
     ``include_object`` raises ValueError (a 400 upstream)."""
     printer = _printer(kind)
     at = now or datetime.now(UTC)
+    finish = printer.finish
     return build_table(
         printer.columns,
         objects,
@@ -79,4 +80,7 @@ def to_table(
         list_meta=list_meta,
         include_object=include_object,
         conditions=printer.conditions,
+        fixed=printer.fixed,
+        finish=None if finish is None else lambda fixed, obj: finish(fixed, obj, at),
+        printer=kind,
     )

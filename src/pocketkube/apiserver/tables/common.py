@@ -52,6 +52,11 @@ class Printer:
     columns: tuple[Column, ...]
     cells: Callable[[Obj, datetime], Cells]
     conditions: Callable[[Obj], list[dict[str, str]]] | None = None
+    # ``cells`` in two steps, for printers whose work is worth keeping: ``fixed`` computes what
+    # the object's version fixes (kept with the row, see build_table), ``finish`` the cells from
+    # it at a given time (AGE and the like).
+    fixed: Callable[[Obj], Any] | None = None
+    finish: Callable[[Any, Obj, datetime], Cells] | None = None
 
 
 def doc(key: str) -> str:
@@ -244,27 +249,31 @@ def partial_object_metadata(obj: Obj) -> dict[str, Any]:
     }
 
 
-# The encoded PartialObjectMetadata of recently printed objects by (uid, resourceVersion), which
-# fix the metadata's content: most of a Table's bytes (managedFields included), encoded once per
-# version of an object rather than on every `kubectl get`. Bounded, oldest out.
-CACHED_METADATA = 16_384
-_encoded_metadata: dict[tuple[str, str], orjson.Fragment] = {}
-
-
 def encoded_partial_object_metadata(obj: Obj) -> orjson.Fragment:
     """:func:`partial_object_metadata` as JSON already encoded (orjson splices it in)."""
-    meta = as_map(obj.get("metadata"))
-    key = (meta.get("uid"), meta.get("resourceVersion"))
-    found = _encoded_metadata.get(key)  # type: ignore[arg-type]  # only str keys are stored
-    if found is not None:
-        return found
-    found = orjson.Fragment(orjson.dumps(partial_object_metadata(obj)))
-    uid, version = key
-    if isinstance(uid, str) and isinstance(version, str) and uid and version:
-        if len(_encoded_metadata) >= CACHED_METADATA:
-            del _encoded_metadata[next(iter(_encoded_metadata))]
-        _encoded_metadata[(uid, version)] = found
-    return found
+    return orjson.Fragment(orjson.dumps(partial_object_metadata(obj)))
+
+
+# What a row keeps of an object, by (printer, uid, resourceVersion), which fix the object's
+# content: [the printer's ``fixed`` facts, the row's conditions, the encoded PartialObjectMetadata
+# (most of a Table's bytes, managedFields included)]. Filled as requests need each, bounded,
+# oldest out. Only the time-relative cells are computed again on the next `kubectl get`.
+CACHED_ROWS = 16_384
+_rows: dict[tuple[str, str, str], list[Any]] = {}
+
+
+def _row_facts(
+    key: tuple[str, Any, Any] | None,
+    obj: Obj,
+    fixed: Callable[[Obj], Any] | None,
+    conditions: Callable[[Obj], list[dict[str, str]]] | None,
+) -> list[Any]:
+    facts = [fixed(obj) if fixed else None, (conditions(obj) or None) if conditions else None, None]
+    if key is not None and isinstance(key[1], str) and key[1] and isinstance(key[2], str):
+        if len(_rows) >= CACHED_ROWS:
+            del _rows[next(iter(_rows))]
+        _rows[key] = facts
+    return facts
 
 
 def table_metadata(list_meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -295,18 +304,35 @@ def build_table(
     list_meta: Mapping[str, Any],
     include_object: str,
     conditions: Callable[[Obj], list[dict[str, str]]] | None = None,
+    fixed: Callable[[Obj], Any] | None = None,
+    finish: Callable[[Any, Obj], Cells] | None = None,
+    printer: str = "",
 ) -> dict[str, Any]:
+    """The Table of ``objects``: each row's ``cells`` (or, with ``fixed`` and ``finish``, the
+    kept ``fixed`` facts finished), its ``conditions`` and the object ``include_object`` asks
+    for. ``printer`` names the printer in the row cache's keys."""
     check_include_object(include_object)
     rows: list[dict[str, Any]] = []
     append = rows.append  # one row per object: this loop is a 10,000-pod `kubectl get`'s cost
     metadata = include_object == "Metadata"
     whole = include_object == "Object"
+    kept = _rows
     for obj in objects:
-        row: dict[str, Any] = {"cells": cells(obj)}
-        if conditions is not None and (conds := conditions(obj)):
-            row["conditions"] = conds
+        meta = obj.get("metadata")
+        key = (
+            (printer, meta.get("uid"), meta.get("resourceVersion")) if type(meta) is dict else None
+        )
+        facts = kept.get(key) if key is not None else None  # type: ignore[arg-type]
+        if facts is None:
+            facts = _row_facts(key, obj, fixed, conditions)
+        row: dict[str, Any] = {"cells": cells(obj) if finish is None else finish(facts[0], obj)}
+        if facts[1]:
+            row["conditions"] = facts[1]
         if metadata:
-            row["object"] = encoded_partial_object_metadata(obj)
+            fragment = facts[2]
+            if fragment is None:
+                fragment = facts[2] = encoded_partial_object_metadata(obj)
+            row["object"] = fragment
         elif whole:
             row["object"] = obj
         append(row)

@@ -9,7 +9,6 @@ with ``restartPolicy: Always``) count as containers in READY and RESTARTS.
 
 from __future__ import annotations
 
-import collections
 from datetime import datetime
 from typing import Any
 
@@ -84,32 +83,17 @@ def _terminated_reason(terminated: Any, prefix: str) -> str:
     return f"{prefix}ExitCode:{as_int(get(terminated, 'exitCode'))}"
 
 
-# Cells of recently printed pods by (uid, resourceVersion), which fix the object's content; only
-# the time-relative cells (RESTARTS' "ago", AGE) are recomputed. Bounded, least recently used out.
-CACHED_PODS = 16_384
-_cached: collections.OrderedDict[tuple[str, str], tuple[Cells, int, datetime | None]] = (
-    collections.OrderedDict()
-)
-
-
 def pod_cells(pod: Obj, now: datetime) -> Cells:
-    meta = as_map(pod.get("metadata"))
-    uid, version = meta.get("uid"), meta.get("resourceVersion")
-    key = (uid, version) if isinstance(uid, str) and isinstance(version, str) else None
-    found = _cached.get(key) if key is not None else None
-    if found is None:
-        found = _timeless_cells(pod)
-        if key is not None:
-            _cached[key] = found
-            if len(_cached) > CACHED_PODS:
-                _cached.popitem(last=False)
-    elif key is not None:
-        _cached.move_to_end(key)
-    timeless, restarts, last_restart = found
-    cells = list(timeless)
+    return _finish_cells(_timeless_cells(pod), pod, now)
+
+
+def _finish_cells(fixed: tuple[Cells, int, datetime | None], pod: Obj, now: datetime) -> Cells:
+    """The cells at ``now``: the fixed ones, RESTARTS' "(… ago)" and AGE."""
+    timeless, restarts, last_restart = fixed
+    cells = timeless.copy()
     if restarts != 0 and last_restart is not None:
         cells[3] = f"{restarts} ({human_duration(now - last_restart)} ago)"
-    cells[4] = since(meta.get("creationTimestamp"), now)
+    cells[4] = since(as_map(pod.get("metadata")).get("creationTimestamp"), now)
     return cells
 
 
@@ -226,4 +210,6 @@ def pod_conditions(pod: Obj) -> list[dict[str, str]]:
     return [{"type": "Completed", "status": "True", "reason": phase, "message": message}]
 
 
-PRINTERS = {"Pod": Printer(COLUMNS, pod_cells, pod_conditions)}
+PRINTERS = {
+    "Pod": Printer(COLUMNS, pod_cells, pod_conditions, fixed=_timeless_cells, finish=_finish_cells)
+}
