@@ -65,13 +65,18 @@ async def write_gzip(request: web.Request, response: web.Response) -> web.Stream
     compressor = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, GZIP_WBITS)
     view = memoryview(body)
     pending = loop.run_in_executor(None, compressor.compress, view[:SLICE_BYTES])
-    for start in range(SLICE_BYTES, len(body), SLICE_BYTES):
-        ready = await pending  # one slice at a time: the compressor is not shared
-        pending = loop.run_in_executor(None, compressor.compress, view[start : start + SLICE_BYTES])
-        if ready:
-            await out.write(ready)
-    await out.write(await pending + compressor.flush())
-    await out.write_eof()
+    try:
+        for start in range(SLICE_BYTES, len(body), SLICE_BYTES):
+            ready = await pending  # one slice at a time: the compressor is not shared
+            pending = loop.run_in_executor(
+                None, compressor.compress, view[start : start + SLICE_BYTES]
+            )
+            if ready:
+                await out.write(ready)
+        await out.write(await pending + compressor.flush())
+        await out.write_eof()
+    except ConnectionResetError:
+        pass  # the client went away mid-answer: nothing left to send it, nothing to report
     return out
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import os
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from pocketkube.apiserver.compression import THRESHOLD_BYTES, accepts_gzip, gzip_middleware
+from pocketkube.apiserver.compression import (
+    THRESHOLD_BYTES,
+    Handler,
+    accepts_gzip,
+    gzip_middleware,
+)
 
 ITEMS = (b'{"n":%d,"pad":"%s"}' % (i, b"x" * 40) for i in range(8000))
 BIG = b'{"items":[' + b",".join(ITEMS) + b"]}"
@@ -95,3 +102,36 @@ async def test_small_streamed_and_non_api_responses_are_left_alone() -> None:
     finally:
         await client.close()
         await small.close()
+
+
+async def test_a_client_leaving_mid_answer_is_not_an_error() -> None:
+    failures: list[BaseException] = []
+
+    @web.middleware
+    async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except BaseException as err:
+            failures.append(err)
+            raise
+
+    body = os.urandom(8 * 1024 * 1024)  # incompressible: more than the socket buffers hold
+
+    async def respond(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application(middlewares=[record, gzip_middleware])
+    app.router.add_get("/api/v1/pods", respond)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        response = await client.get("/api/v1/pods", headers={"Accept-Encoding": "gzip"})
+        assert response.headers["Content-Encoding"] == "gzip"
+        await response.content.readany()
+        response.close()  # drop the connection with most of the answer unread
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+        # the test server cancels a handler whose client left; nothing else may escape
+        assert [f for f in failures if not isinstance(f, asyncio.CancelledError)] == []
+    finally:
+        await client.close()
