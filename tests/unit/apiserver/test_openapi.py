@@ -190,4 +190,6 @@ async def test_routes_serve_index_documents_and_etags(catalog: Catalog) -> None:
         again = await client.get("/openapi/v3/apis/apps/v1", headers={"If-None-Match": etag})
         assert again.status == 304
         assert (await client.get("/openapi/v3/apis/nope/v1")).status == 404
-        assert (await client.get("/openapi/v2")).status == 404
+        v2 = await client.get("/openapi/v2")
+        assert v2.status == 200
+        assert (await v2.json())["swagger"] == "2.0"

@@ -1,13 +1,18 @@
-"""OpenAPI v3: ``/openapi/v3`` (the index) and one document per served group-version.
+"""OpenAPI: ``/openapi/v3`` (the index) with one document per served group-version, and
+``/openapi/v2``, the Swagger 2.0 document of everything served.
 
-kubectl fetches the index, then the document of each group-version it touches: ``create``,
+kubectl fetches the v3 index, then the document of each group-version it touches: ``create``,
 ``apply`` and ``replace`` look there for a ``fieldValidation`` parameter on the kind's PATCH
 (then they leave validation to the server), client-side ``apply`` takes its strategic-merge keys
 from the schemas, and ``explain`` prints them. The schemas are our own generated data
 (``table``); the documents around them are built from the catalog (``documents``) on first
 request and cached until the catalog changes. The index carries a content hash in each URL, as
 upstream does, so clients may cache a document for as long as its hash stays the same.
-``/openapi/v2`` is protobuf-only upstream and not served: 404.
+
+kubectl still reads v2 for one thing: the items of a ``kind: List`` are validated client-side
+against the models of ``/openapi/v2``, fetched as gnostic protobuf. That document is derived
+from the v3 ones (``swagger``), encoded by ``gnostic`` and served with kube-openapi's content
+negotiation and validators (``v2``), built lazily and cached the same way.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ import hashlib
 import orjson
 from aiohttp import web
 
+from pocketkube.apiserver.openapi import v2
 from pocketkube.apiserver.openapi.documents import (
+    CatalogSignature,
     CustomSchema,
+    catalog_signature,
     document_key,
     group_version_document,
 )
-from pocketkube.apiserver.resources import Catalog, GroupVersionResource
+from pocketkube.apiserver.resources import Catalog
 
 __all__ = ["OpenAPIDocuments", "add_openapi_routes"]
 
@@ -33,15 +41,12 @@ class OpenAPIDocuments:
     def __init__(self, catalog: Catalog, custom: CustomSchema | None = None) -> None:
         self._catalog = catalog
         self._custom = custom
-        self._signature: tuple[tuple[GroupVersionResource, int], ...] = ()
+        self._signature: CatalogSignature = ()
         self._bodies: dict[str, bytes | None] = {}
         self._hashes: dict[str, str] = {}
 
     def _refresh(self) -> None:
-        custom = self._custom
-        signature = tuple(
-            (r.gvr, id(custom(r)) if custom is not None else 0) for r in self._catalog
-        )
+        signature = catalog_signature(self._catalog, self._custom)
         if signature != self._signature:
             self._signature = signature
             self._bodies = {}
@@ -90,6 +95,7 @@ def add_openapi_routes(
     app: web.Application, catalog: Catalog, custom: CustomSchema | None = None
 ) -> None:
     documents = OpenAPIDocuments(catalog, custom)
+    swagger = v2.SwaggerDocument(catalog, custom)
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(documents.index()), content_type="application/json")
@@ -110,10 +116,10 @@ def add_openapi_routes(
             return web.Response(status=304, headers=headers)
         return web.Response(body=body, content_type="application/json", headers=headers)
 
-    async def v2(request: web.Request) -> web.Response:
-        raise web.HTTPNotFound()
+    async def swagger_v2(request: web.Request) -> web.Response:
+        return await v2.serve(request, swagger)
 
     app.router.add_get("/openapi/v3", index)
     app.router.add_get("/openapi/v3/", index)
     app.router.add_get("/openapi/v3/{path:.+}", document)
-    app.router.add_get("/openapi/v2", v2)
+    app.router.add_get("/openapi/v2", swagger_v2)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pocketkube.apiserver.openapi.table import REF_PREFIX, closure, name_for_kind, schemas
-from pocketkube.apiserver.resources import Catalog, Resource
+from pocketkube.apiserver.resources import Catalog, GroupVersionResource, Resource
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 STATUS = META + "Status"
@@ -236,6 +236,15 @@ def _object_item(
 
 # A custom resource's openAPIV3Schema (from its CRD), or None for built-in resources.
 CustomSchema = Callable[[Resource], Mapping[str, Any] | None]
+
+
+CatalogSignature = tuple[tuple[GroupVersionResource, int], ...]
+
+
+def catalog_signature(catalog: Catalog, custom: CustomSchema | None) -> CatalogSignature:
+    """What the documents depend on: the served resources and the identity of each custom
+    resource's schema (a CRD's update swaps the schema object), compared on every request."""
+    return tuple((r.gvr, id(custom(r)) if custom is not None else 0) for r in catalog)
 
 
 def _custom_schemas(resource: Resource, schema: Mapping[str, Any]) -> dict[str, Any]:
