@@ -64,8 +64,8 @@ def kubectl_json(cluster: Cluster, *args: str) -> Any:
 
 
 def apply(cluster: Cluster, namespace: str, *objects: Obj) -> None:
-    # A YAML stream of JSON documents: kubectl validates a `kind: List` against /openapi/v2,
-    # which the server does not serve.
+    # A YAML stream of JSON documents, one per object (a `kind: List` works too: kubectl
+    # validates its items against /openapi/v2; test_kubectl_openapi_v2.py covers that).
     stream = "\n---\n".join(json.dumps(o) for o in objects)
     cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=stream)
 

@@ -18,11 +18,11 @@ negotiation and validators (``v2``), built lazily and cached the same way.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
 
-from pocketkube.apiserver.openapi import v2
 from pocketkube.apiserver.openapi.documents import (
     CatalogSignature,
     CustomSchema,
@@ -31,6 +31,9 @@ from pocketkube.apiserver.openapi.documents import (
     group_version_document,
 )
 from pocketkube.apiserver.resources import Catalog
+
+if TYPE_CHECKING:
+    from pocketkube.apiserver.openapi.v2 import SwaggerDocument
 
 __all__ = ["OpenAPIDocuments", "add_openapi_routes"]
 
@@ -95,7 +98,7 @@ def add_openapi_routes(
     app: web.Application, catalog: Catalog, custom: CustomSchema | None = None
 ) -> None:
     documents = OpenAPIDocuments(catalog, custom)
-    swagger = v2.SwaggerDocument(catalog, custom)
+    swagger: list[SwaggerDocument] = []
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(documents.index()), content_type="application/json")
@@ -117,7 +120,13 @@ def add_openapi_routes(
         return web.Response(body=body, content_type="application/json", headers=headers)
 
     async def swagger_v2(request: web.Request) -> web.Response:
-        return await v2.serve(request, swagger)
+        # Imported on first use: few clients ever ask, and the server's cold start should not
+        # pay for the v2 modules.
+        from pocketkube.apiserver.openapi import v2
+
+        if not swagger:
+            swagger.append(v2.SwaggerDocument(catalog, custom))
+        return await v2.serve(request, swagger[0])
 
     app.router.add_get("/openapi/v3", index)
     app.router.add_get("/openapi/v3/", index)

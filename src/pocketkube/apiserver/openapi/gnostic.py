@@ -102,17 +102,29 @@ def _extensions(number: int, value: Mapping[str, Any]) -> bytes:
 def message(fields: Mapping[str, tuple[int, Write]], extensions: int | None = None) -> Encode:
     """An encoder for a message whose JSON keys map to ``fields``; ``x-`` keys go to the
     ``repeated NamedAny vendor_extension`` numbered ``extensions``."""
-    ordered = sorted(fields.items(), key=lambda item: item[1][0])
+    table = dict(fields)
 
     def encode(value: Any) -> bytes:
         if not isinstance(value, Mapping):
             return b""
-        out = [write(number, value[key]) for key, (number, write) in ordered if key in value]
-        if extensions is not None:
-            out.append(_extensions(extensions, value))
-        return b"".join(out)
+        # A schema has a handful of its thirty fields: walk the value, then order by number
+        # (a stable sort keeps repeated extensions in document order).
+        out: list[tuple[int, bytes]] = []
+        for key, item in value.items():
+            field = table.get(key)
+            if field is not None:
+                out.append((field[0], field[1](field[0], item)))
+            elif extensions is not None and key.startswith("x-"):
+                named = _string(1, key) + _any(2, item)
+                out.append((extensions, length_delimited(extensions, named)))
+        out.sort(key=_number)
+        return b"".join(record for _, record in out)
 
     return encode
+
+
+def _number(record: tuple[int, bytes]) -> int:
+    return record[0]
 
 
 # --- schemas ------------------------------------------------------------------------------------
