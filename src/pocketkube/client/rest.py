@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from os import PathLike
 from types import TracebackType
 from typing import Any, Literal, Self
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import orjson
 
+from pocketkube.client import http1
 from pocketkube.client.config import ClientConfig, load_kubeconfig
 
 Obj = dict[str, Any]
@@ -128,6 +130,8 @@ class Client:
         self._session: aiohttp.ClientSession | None = None
         self._shared: Client | None = None  # a view's client, whose connections it uses
         self._headers: dict[str, str] = {}
+        self._pool: http1.Pool | None = None  # requests; the session serves watches
+        self._header_lines: tuple[str, ...] | None = None
 
     def with_user_agent(self, user_agent: str) -> Client:
         """A view of this client that sends another User-Agent over the same connections (as
@@ -151,6 +155,12 @@ class Client:
         # A session binds to the running loop, so it is made here rather than in __init__; the
         # TLS context reads and writes key files, so it is built off the loop.
         context = await asyncio.to_thread(self.config.ssl_context)
+        self._pool = http1.Pool(
+            base_url=self.config.server,
+            ssl_context=context,
+            server_hostname=self.config.tls_server_name,
+            limit=self._connection_limit,
+        )
         connector = aiohttp.TCPConnector(ssl=context or False, limit=self._connection_limit)
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -168,6 +178,9 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         session, self._session = self._session, None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
         if session is not None:
             await session.close()
 
@@ -178,6 +191,21 @@ class Client:
         if self._session is None:
             raise RuntimeError("Client is not open: use `async with Client(...)`")
         return self._session
+
+    @property
+    def pool(self) -> http1.Pool:
+        if self._shared is not None:
+            return self._shared.pool
+        if self._pool is None:
+            raise RuntimeError("Client is not open: use `async with Client(...)`")
+        return self._pool
+
+    def _lines(self) -> tuple[str, ...]:
+        """The headers every request of this client sends (identity, credentials, gzip)."""
+        if self._header_lines is None:
+            headers = {**self.config.headers(), **self._headers, "Accept-Encoding": "gzip"}
+            self._header_lines = tuple(f"{name}: {value}\r\n" for name, value in headers.items())
+        return self._header_lines
 
     # -- requests ------------------------------------------------------------------------------
     async def request(
@@ -194,23 +222,17 @@ class Client:
         """Send ``body`` (JSON-encoded unless already ``bytes``/``str``) and return the decoded
         JSON answer; a status outside ``ok`` raises the ``ApiError`` its ``Status`` describes.
         ``accept`` may ask for another form (``PARTIAL_OBJECT_METADATA_LIST``)."""
-        headers = {"Accept": accept, **self._headers}
+        lines = [*self._lines(), f"Accept: {accept}\r\n"]
         data: bytes | None = None
         if body is not None:
-            headers["Content-Type"] = content_type
+            lines.append(f"Content-Type: {content_type}\r\n")
             data = body.encode() if isinstance(body, str) else _encode(body)
+        pool = self.pool
+        target = pool.target(path, urlencode(_query(params), quote_via=quote, safe=""))
         try:
-            async with self.session.request(
-                method,
-                self.config.server + path,
-                params=_query(params),
-                data=data,
-                headers=headers,
-                server_hostname=self.config.tls_server_name,
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as err:
+            async with asyncio.timeout(self._timeout.total):
+                status, raw = await pool.request(method, target, lines, data)
+        except (OSError, http1.ProtocolError, TimeoutError) as err:
             raise TransportError(f"{method} {path}: {err!r}") from err
         decoded = _decode(raw)
         if status not in ok:
