@@ -1,8 +1,8 @@
 """The REST client: JSON requests, Kubernetes ``Status`` errors, and watch streams.
 
-One ``Client`` owns one ``aiohttp.ClientSession`` whose connector keeps up to 64 TLS connections
-to the API server, shared by every informer, controller and recorder of a process, as a client-go
-``rest.Config`` shares one transport. It is an async context manager so that the session and its
+One ``Client`` owns up to 64 keep-alive TLS connections for requests (``http1.Pool``) and an
+``aiohttp.ClientSession`` for watches and upgraded streams, shared by every informer, controller
+and recorder of a process, as a client-go ``rest.Config`` shares one transport. It is an async context manager so that the session and its
 connections are closed by whoever opened them (structured concurrency, no global client).
 
 Errors have one type, ``ApiError``, so that callers branch on ``status`` and ``reason`` the way
