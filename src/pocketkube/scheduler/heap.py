@@ -17,12 +17,13 @@ T = TypeVar("T")
 class KeyedHeap(Generic[T]):
     """Items ordered by ``less`` (the head is the item no other item is less than)."""
 
-    __slots__ = ("_index", "_items", "_key", "_less")
+    __slots__ = ("_index", "_items", "_key", "_keys", "_less")
 
     def __init__(self, *, key: Callable[[T], str], less: Callable[[T, T], bool]) -> None:
         self._key = key
         self._less = less
         self._items: list[T] = []
+        self._keys: list[str] = []  # in step with _items: a swap needs no key computed
         self._index: dict[str, int] = {}
 
     def __len__(self) -> int:
@@ -48,6 +49,7 @@ class KeyedHeap(Generic[T]):
         position = self._index.get(key)
         if position is None:
             self._items.append(item)
+            self._keys.append(key)
             self._index[key] = len(self._items) - 1
             self._up(len(self._items) - 1)
         else:
@@ -69,7 +71,7 @@ class KeyedHeap(Generic[T]):
         if position != last:
             self._swap(position, last)
         item = self._items.pop()
-        del self._index[self._key(item)]
+        del self._index[self._keys.pop()]
         if position < len(self._items):
             self._fix(position)
         return item
@@ -79,27 +81,32 @@ class KeyedHeap(Generic[T]):
             self._up(position)
 
     def _swap(self, i: int, j: int) -> None:
-        items = self._items
+        items, keys = self._items, self._keys
         items[i], items[j] = items[j], items[i]
-        self._index[self._key(items[i])] = i
-        self._index[self._key(items[j])] = j
+        keys[i], keys[j] = keys[j], keys[i]
+        self._index[keys[i]] = i
+        self._index[keys[j]] = j
 
     def _up(self, position: int) -> None:
+        items, less = self._items, self._less
         while position > 0:
             parent = (position - 1) // 2
-            if not self._less(self._items[position], self._items[parent]):
+            if not less(items[position], items[parent]):
                 break
             self._swap(position, parent)
             position = parent
 
     def _down(self, position: int) -> bool:
         """Sift down; True when the item moved."""
-        start, size = position, len(self._items)
+        items, less = self._items, self._less
+        start, size = position, len(items)
         while True:
             smallest = position
-            for child in (2 * position + 1, 2 * position + 2):
-                if child < size and self._less(self._items[child], self._items[smallest]):
-                    smallest = child
+            left = 2 * position + 1
+            if left < size and less(items[left], items[smallest]):
+                smallest = left
+            if left + 1 < size and less(items[left + 1], items[smallest]):
+                smallest = left + 1
             if smallest == position:
                 return position != start
             self._swap(position, smallest)

@@ -207,9 +207,15 @@ class Scheduler:
                 while True:
                     info = await self.queue.pop()
                     self.schedule_one(info, group)
-                    # Let binding cycles and informer events in between pods, as upstream's
-                    # binding goroutines run beside the scheduling loop.
-                    await asyncio.sleep(0)
+                    if self.recorder.backlogged:
+                        # The API server takes bindings and events more slowly than pods are
+                        # scheduled: wait for the events rather than drop them (every pod gets
+                        # its Scheduled event); the bindings in flight go on meanwhile.
+                        await self.recorder.wait_for_room()
+                    else:
+                        # Let binding cycles and informer events in between pods, as
+                        # upstream's binding goroutines run beside the scheduling loop.
+                        await asyncio.sleep(0)
             finally:
                 self.queue.close()
 

@@ -107,6 +107,7 @@ class PodInfo:
         "pod",
         "preferred_affinity",
         "preferred_anti_affinity",
+        "priority",
         "requests",
         "required_affinity",
         "required_anti_affinity",
@@ -125,6 +126,8 @@ class PodInfo:
         self.required_anti_affinity = _terms(anti_affinity, namespace)
         self.preferred_affinity = _weighted(pod_affinity, namespace)
         self.preferred_anti_affinity = _weighted(anti_affinity, namespace)
+        # The queue's order reads it at every comparison of its heap.
+        self.priority: int = int((pod.get("spec") or {}).get("priority") or 0)
 
     @property
     def namespace(self) -> str:
@@ -146,10 +149,6 @@ class PodInfo:
             or self.preferred_affinity
             or self.preferred_anti_affinity
         )
-
-    @property
-    def priority(self) -> int:
-        return int(self.spec.get("priority") or 0)
 
 
 WILDCARD_IP = "0.0.0.0"
