@@ -15,7 +15,7 @@ while the rest is still being compressed, and the event loop stays free.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import hdrs, web
 from isal import isal_zlib
@@ -78,6 +78,45 @@ async def write_gzip(request: web.Request, response: web.Response) -> web.Stream
     except ConnectionResetError:
         pass  # the client went away mid-answer: nothing left to send it, nothing to report
     return out
+
+
+async def write_parts(
+    request: web.Request, parts: Iterator[bytes], *, content_type: str = "application/json"
+) -> web.StreamResponse:
+    """Send a 200 whose body ``parts`` produces piece by piece (a long Table, row batch by row
+    batch), so the client reads and inflates one piece while the next is being made. As
+    upstream's deferred writer decides: a first piece up to the threshold means a small body,
+    sent whole (the middleware compresses it if it grew past the threshold after all); a larger
+    one is streamed, with gzip when the client asks."""
+    first = next(parts)
+    if len(first) <= THRESHOLD_BYTES:
+        return web.Response(body=b"".join((first, *parts)), content_type=content_type)
+    gzip = _is_api_path(request.path) and accepts_gzip(
+        request.headers.get(hdrs.ACCEPT_ENCODING, "")
+    )
+    out = web.StreamResponse()
+    out.content_type = content_type
+    if gzip:
+        out.headers[hdrs.CONTENT_ENCODING] = "gzip"
+        out.headers.add(hdrs.VARY, "Accept-Encoding")
+    await out.prepare(request)
+    compressor = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, GZIP_WBITS) if gzip else None
+    try:
+        for part in _chain(first, parts):
+            data = compressor.compress(part) if compressor is not None else part
+            if data:
+                await out.write(data)
+        if compressor is not None:
+            await out.write(compressor.flush())
+        await out.write_eof()
+    except ConnectionResetError:
+        pass  # the client went away mid-answer
+    return out
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
 
 
 @web.middleware

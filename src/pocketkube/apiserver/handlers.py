@@ -12,6 +12,7 @@ import contextlib
 import copy
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ from pocketkube.api.patch import (
 from pocketkube.api.status import OPTIMISTIC_LOCK_MESSAGE, StatusError
 from pocketkube.apiserver import body as bodies
 from pocketkube.apiserver import crds, extensions, fieldmanager, fieldvalidation, protobuf
+from pocketkube.apiserver.compression import write_parts
 from pocketkube.apiserver.identity import ANONYMOUS, REQUEST_USER, USER
 from pocketkube.apiserver.negotiation import Wanted, negotiate
 from pocketkube.apiserver.query import delete_options, dry_run, list_options, watch_options
@@ -41,6 +43,7 @@ from pocketkube.storage.interface import Event, EventType, Obj, ObjectList
 
 MAX_JSON_PATCH_OPERATIONS = 10_000
 TRUE_VALUES = ("1", "t", "T", "TRUE", "true", "True")  # Go's strconv.ParseBool
+TABLE_BATCH = 1_000  # rows a long Table is built, encoded and sent at a time
 
 
 # The registry serving a resource, or None when it is not served yet.
@@ -200,7 +203,7 @@ class _Call:
             opts = list_options(self.query, self.qualified)
             if not (self.wanted.table or self.wanted.partial_metadata):
                 opts = dataclasses.replace(opts, raw_items_only=True)  # JSON: joined encodings
-            return self._list(await self.registry.list(self.namespace, opts))
+            return await self._list(await self.registry.list(self.namespace, opts))
         if verb == "watch":
             return await self._watch()
         if verb == "create":
@@ -234,23 +237,38 @@ class _Call:
             )
         return _json(self._encode(obj), code)
 
-    def _table(self, objects: list[Obj], meta: dict[str, Any]) -> Any:
+    def _table(self, objects: list[Obj], meta: dict[str, Any], now: datetime | None = None) -> Any:
+        include = self._include()
         if isinstance(self.registry, crds.CustomResourceRegistry):
             columns = self.registry.printer_columns
-            return crd_table(objects, columns, list_meta=meta, include_object=self._include())
-        return to_table(self.entry.kind, objects, list_meta=meta, include_object=self._include())
+            return crd_table(objects, columns, list_meta=meta, include_object=include, now=now)
+        return to_table(self.entry.kind, objects, list_meta=meta, include_object=include, now=now)
+
+    def _table_parts(self, objects: list[Obj], meta: dict[str, Any]) -> Iterator[bytes]:
+        """The Table of ``objects`` as JSON, TABLE_BATCH rows at a time (rows come last)."""
+        now = datetime.now(UTC)
+        table = self._table(objects[:TABLE_BATCH], meta, now)
+        rows = orjson.dumps(table.pop("rows"))
+        head = orjson.dumps(table)
+        yield b"".join((head[:-1], b',"rows":', rows[:-1]))
+        for start in range(TABLE_BATCH, len(objects), TABLE_BATCH):
+            rows = orjson.dumps(
+                self._table(objects[start : start + TABLE_BATCH], meta, now)["rows"]
+            )
+            yield b"," + rows[1:-1]
+        yield b"]}"
 
     def _include(self) -> str:
         return self.query.get("includeObject", "") or "Metadata"
 
-    def _list(self, result: ObjectList) -> web.Response:
+    async def _list(self, result: ObjectList) -> web.StreamResponse:
         meta: dict[str, Any] = {"resourceVersion": result.resource_version}
         if result.continue_token:
             meta["continue"] = result.continue_token
         if result.remaining_item_count is not None:
             meta["remainingItemCount"] = result.remaining_item_count
         if self.wanted.table:
-            return _json(self._table(result.items, meta))
+            return await write_parts(self.request, self._table_parts(result.items, meta))
         if self.wanted.partial_metadata:
             return _json(
                 {
@@ -525,7 +543,7 @@ class _Call:
         # Upstream answers 202 only to an explicit orphanDependents=false that did not delete.
         return self._object(obj, 202 if accepted and not deleted_now else 200)
 
-    async def _delete_collection(self) -> web.Response:
+    async def _delete_collection(self) -> web.StreamResponse:
         options, _ = await self._delete_options()
         listed = await self.registry.list(self.namespace, list_options(self.query, self.qualified))
         deleted = []
@@ -540,4 +558,4 @@ class _Call:
                     continue
                 raise
             deleted.append(gone)
-        return self._list(ObjectList(items=deleted, resource_version=listed.resource_version))
+        return await self._list(ObjectList(items=deleted, resource_version=listed.resource_version))

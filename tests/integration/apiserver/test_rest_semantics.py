@@ -247,3 +247,35 @@ async def test_large_lists_are_gzipped_like_upstream(admin: Client) -> None:
     assert compressed == plain
     async with admin.session.get(admin.base + CMS + "?limit=1", headers=gzip_headers) as response:
         assert "Content-Encoding" not in response.headers  # small: sent as is
+
+
+async def test_long_tables_are_streamed_in_row_batches(admin: Client) -> None:
+    """Over TABLE_BATCH rows a Table goes out batch by batch; it reads as one Table, gzip or not."""
+    namespace = "/api/v1/namespaces/long-table"
+    await admin.request("POST", "/api/v1/namespaces", {"metadata": {"name": "long-table"}})
+    sem = asyncio.Semaphore(16)
+
+    async def create(i: int) -> None:
+        async with sem:
+            code, _ = await admin.request(
+                "POST", namespace + "/configmaps", configmap(f"row-{i:04}", pad="x" * 200)
+            )
+            assert code == 201
+
+    await asyncio.gather(*(create(i) for i in range(1_050)))
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    tables = []
+    for encoding in ("gzip", "identity"):
+        headers = {"Accept": accept, "Accept-Encoding": encoding}
+        async with admin.session.get(admin.base + namespace + "/configmaps", headers=headers) as r:
+            assert r.status == 200
+            assert r.headers.get("Content-Encoding") == (encoding if encoding == "gzip" else None)
+            assert r.headers["Transfer-Encoding"] == "chunked"
+            tables.append(orjson.loads(await r.read()))
+    for table in tables:
+        assert table["kind"] == "Table"
+        assert [c["name"] for c in table["columnDefinitions"]][:2] == ["Name", "Data"]
+        names = [row["cells"][0] for row in table["rows"]]
+        assert names == sorted(names) == [f"row-{i:04}" for i in range(1_050)]
+        assert all(row["object"]["kind"] == "PartialObjectMetadata" for row in table["rows"])
+    assert tables[0]["metadata"] == tables[1]["metadata"]

@@ -15,6 +15,7 @@ from pocketkube.apiserver.compression import (
     Handler,
     accepts_gzip,
     gzip_middleware,
+    write_parts,
 )
 
 ITEMS = (b'{"n":%d,"pad":"%s"}' % (i, b"x" * 40) for i in range(8000))
@@ -135,3 +136,44 @@ async def test_a_client_leaving_mid_answer_is_not_an_error() -> None:
         assert [f for f in failures if not isinstance(f, asyncio.CancelledError)] == []
     finally:
         await client.close()
+
+
+async def _parts_client(parts: list[bytes]) -> TestClient[web.Request, web.Application]:
+    async def respond(request: web.Request) -> web.StreamResponse:
+        return await write_parts(request, iter(parts))
+
+    app = web.Application(middlewares=[gzip_middleware])
+    app.router.add_get("/api/v1/pods", respond)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+async def test_a_body_in_parts_is_streamed_and_gzipped_when_its_first_part_is_large() -> None:
+    parts = [BIG[:200_000], BIG[200_000:300_000], BIG[300_000:]]
+    client = await _parts_client(parts)
+    try:
+        headers, body = await _get(client, "/api/v1/pods", "gzip")
+        assert headers["Content-Encoding"] == "gzip"
+        assert headers["Transfer-Encoding"] == "chunked"
+        assert gzip.decompress(body) == BIG
+        headers, body = await _get(client, "/api/v1/pods", "identity")
+        assert "Content-Encoding" not in headers
+        assert headers["Transfer-Encoding"] == "chunked"
+        assert body == BIG
+    finally:
+        await client.close()
+
+
+async def test_a_body_in_parts_with_a_small_first_part_is_sent_whole() -> None:
+    small = await _parts_client([SMALL[:5], SMALL[5:]])
+    grown = await _parts_client([BIG[:1000], BIG[1000:]])  # whole, then the middleware's gzip
+    try:
+        headers, body = await _get(small, "/api/v1/pods", "gzip")
+        assert (body, headers["Content-Length"]) == (SMALL, str(len(SMALL)))
+        headers, body = await _get(grown, "/api/v1/pods", "gzip")
+        assert headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(body) == BIG
+    finally:
+        await small.close()
+        await grown.close()
