@@ -10,8 +10,7 @@ Events are advisory, so recording one must never slow down or break the work it 
 and the ``run`` worker, started in the owner's ``TaskGroup``, sends them; a failed send is logged
 and dropped. ``emit`` sends at once for callers that can wait; it does not raise either. A
 component that can post faster than the API server takes events (the scheduler, binding
-hundreds of pods a second) paces itself with ``backlogged`` and ``wait_for_room`` instead of
-losing them: the queue is half full, so it waits until three quarters of it are sent.
+hundreds of pods a second) paces itself on ``queued`` and ``capacity`` instead of losing them.
 
 Repeated events are folded as upstream does: an event with the same regarding object, related
 object, type, reason, action and note as one sent less than 6 minutes before it is not created
@@ -165,8 +164,6 @@ class EventRecorder:
         # fold key -> (its lock, how many sends hold or wait for it)
         self._sending: dict[Hashable, tuple[asyncio.Lock, int]] = {}
         self._workers = workers
-        self._room = asyncio.Event()  # set while the queue is at most a quarter full
-        self._room.set()
         self.dropped = 0  # events lost to a full queue or a failed send
 
     def post(
@@ -208,21 +205,18 @@ class EventRecorder:
                 group.create_task(self._work())
 
     @property
-    def backlogged(self) -> bool:
-        """Whether the queue is half full: a caller that posts many should ``wait_for_room``."""
-        return self._queue.qsize() * 2 >= self._queue.maxsize > 0
+    def queued(self) -> int:
+        """Events posted and not yet sent."""
+        return self._queue.qsize()
 
-    async def wait_for_room(self) -> None:
-        """Wait until the queue is at most a quarter full (``run`` must be running)."""
-        if self._queue.qsize() * 4 > self._queue.maxsize > 0:
-            self._room.clear()
-            await self._room.wait()
+    @property
+    def capacity(self) -> int:
+        """How many events the queue holds before ``post`` drops them (0: no limit)."""
+        return self._queue.maxsize
 
     async def _work(self) -> None:
         while True:
             event = await self._queue.get()
-            if not self._room.is_set() and self._queue.qsize() * 4 <= self._queue.maxsize:
-                self._room.set()
             await self._send(event)
             self._queue.task_done()
 

@@ -2,8 +2,9 @@
 
 One ``Client`` owns up to 64 keep-alive TLS connections for requests (``http1.Pool``) and an
 ``aiohttp.ClientSession`` for watches and upgraded streams, shared by every informer, controller
-and recorder of a process, as a client-go ``rest.Config`` shares one transport. It is an async context manager so that the session and its
-connections are closed by whoever opened them (structured concurrency, no global client).
+and recorder of a process, as a client-go ``rest.Config`` shares one transport. It is an async
+context manager so that the session and its connections are closed by whoever opened them
+(structured concurrency, no global client).
 
 Errors have one type, ``ApiError``, so that callers branch on ``status`` and ``reason`` the way
 client-go callers use ``errors.IsNotFound``: every non-2xx answer carries the server's ``Status``

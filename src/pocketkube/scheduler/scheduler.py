@@ -47,6 +47,7 @@ REASON_SCHEDULER_ERROR = "SchedulerError"
 # Pods that are done never need a node; upstream's scheduler leaves them out of its informer.
 POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
 ASSIGNED_POD_DELETE = ClusterEvent("Pod", ActionType.DELETE)
+EVENT_BACKLOG_POLL = 0.002  # seconds between looks at the event backlog while waiting on it
 
 # Objects plugins read, by the lister name they ask for.
 LISTED = {
@@ -156,6 +157,7 @@ class Scheduler:
             on_pod_deleted=self._reject_waiting,
         )
         self.scheduled = 0
+        self.binding = 0  # binding cycles past Permit: each will post an event
         self._group: asyncio.TaskGroup | None = None  # run()'s, for status writes
 
     def _namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
@@ -207,17 +209,30 @@ class Scheduler:
                 while True:
                     info = await self.queue.pop()
                     self.schedule_one(info, group)
-                    if self.recorder.backlogged:
-                        # The API server takes bindings and events more slowly than pods are
-                        # scheduled: wait for the events rather than drop them (every pod gets
-                        # its Scheduled event); the bindings in flight go on meanwhile.
-                        await self.recorder.wait_for_room()
-                    else:
-                        # Let binding cycles and informer events in between pods, as
-                        # upstream's binding goroutines run beside the scheduling loop.
-                        await asyncio.sleep(0)
+                    # Let binding cycles and informer events in between pods, as upstream's
+                    # binding goroutines run beside the scheduling loop.
+                    await asyncio.sleep(0)
+                    if self._events_backlogged():
+                        await self._wait_for_events()
             finally:
                 self.queue.close()
+
+    def _events_backlogged(self) -> bool:
+        """Whether the events queued and those the bindings under way will post fill half
+        the recorder's queue."""
+        capacity = self.recorder.capacity
+        return capacity > 0 and (self.recorder.queued + self.binding) * 2 >= capacity
+
+    async def _wait_for_events(self) -> None:
+        """The API server takes bindings and events more slowly than pods are scheduled: wait
+        until the events pending fill less than half the recorder's queue, rather than let it
+        drop Scheduled events (the bindings under way and the events go on meanwhile; half a
+        queue of requests keeps the API server busy). Upstream's default client rate limit
+        (50 queries/s) paces its scheduler instead."""
+        # Polled: the backlog shrinks in the recorder's workers, and a binding may also end
+        # without an event (its pod deleted meanwhile).
+        while self._events_backlogged():  # noqa: ASYNC110
+            await asyncio.sleep(EVENT_BACKLOG_POLL)
 
     def schedule_one(self, info: QueuedPodInfo, group: asyncio.TaskGroup) -> None:
         """The scheduling cycle of one pod; starts its binding cycle in ``group``."""
@@ -276,6 +291,27 @@ class Scheduler:
         cycle: int,
     ) -> None:
         status = await framework.wait_on_permit(assumed)
+        if not status.success:
+            await self._bind(framework, state, info, assumed, host, cycle, status)
+            return
+        # Counted from here, not while Permit holds it: a gang of pods waiting there must not
+        # stop the loop that schedules the rest of the gang.
+        self.binding += 1
+        try:
+            await self._bind(framework, state, info, assumed, host, cycle, status)
+        finally:
+            self.binding -= 1
+
+    async def _bind(
+        self,
+        framework: Framework,
+        state: CycleState,
+        info: QueuedPodInfo,
+        assumed: PodInfo,
+        host: str,
+        cycle: int,
+        status: Status,
+    ) -> None:
         if status.success:
             status = await framework.run_pre_bind_plugins(state, assumed, host) or Status()
         if status.success:
