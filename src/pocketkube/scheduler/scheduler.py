@@ -159,6 +159,7 @@ class Scheduler:
         self.scheduled = 0
         self.binding = 0  # binding cycles past Permit: each will post an event
         self._group: asyncio.TaskGroup | None = None  # run()'s, for status writes
+        self.synced = asyncio.Event()  # every informer has listed; scheduling starts
 
     def _namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
         obj = self.listed["namespaces"].store.get(namespace)
@@ -204,6 +205,7 @@ class Scheduler:
             for informer in informers:
                 await informer.wait_synced()
             log.info("scheduler: caches synced (%d nodes)", self.cache.node_count())
+            self.synced.set()
             group.create_task(self.queue.run())
             try:
                 while True:
