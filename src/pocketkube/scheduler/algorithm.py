@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pocketkube.scheduler.framework.columns import ResourceColumns
 from pocketkube.scheduler.framework.cyclestate import CycleState
@@ -229,7 +230,7 @@ class Algorithm:
         else:
             processed = count
         rows = (hits + start) % count
-        feasible = [nodes[row] for row in rows.tolist()]
+        feasible = list(map(nodes.__getitem__, rows.tolist()))
         state.write(FEASIBLE_ROWS, rows)
         if not feasible:
             # Explain every node: its node-static answer, or the first filter refusing it.
@@ -359,21 +360,26 @@ class Algorithm:
 
     def prioritize(
         self, framework: Framework, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
-    ) -> list[int]:
+    ) -> Sequence[int] | npt.NDArray[np.int64]:
         if not framework.points["score"]:
             return [1] * len(nodes)
         status = framework.run_pre_score_plugins(state, pod, nodes)
         if status is not None and not status.success:
             raise RuntimeError(status.message())
-        totals, status = framework.run_score_plugins(state, pod, nodes, columns=True)
+        totals, status = framework.run_score_plugins(state, pod, nodes, columns=True, as_array=True)
         if status is not None and not status.success:
             raise RuntimeError(status.message())
-        return totals
+        return totals  # type: ignore[no-any-return]
 
-    def select_host(self, nodes: Sequence[NodeInfo], totals: Sequence[int]) -> str:
+    def select_host(
+        self, nodes: Sequence[NodeInfo], totals: Sequence[int] | npt.NDArray[np.int64]
+    ) -> str:
         """The best total; among equals, each is picked with equal chance (as upstream's
         reservoir sampling, with one random draw instead of one per tie)."""
-        best = max(totals)
-        ties = [i for i, score in enumerate(totals) if score == best]
+        if isinstance(totals, np.ndarray):
+            ties: Sequence[int] = np.flatnonzero(totals == totals.max()).tolist()
+        else:
+            best = max(totals)
+            ties = [i for i, score in enumerate(totals) if score == best]
         pick = ties[self._rng.randrange(len(ties))] if len(ties) > 1 else ties[0]
         return nodes[pick].name

@@ -270,7 +270,7 @@ class Scheduler:
         cycle: int,
     ) -> None:
         assumed_pod = {**info.pod, "spec": {**(info.pod.get("spec") or {}), "nodeName": host}}
-        assumed = PodInfo(assumed_pod)
+        assumed = info.pod_info.with_pod(assumed_pod)
         self.cache.assume_pod(assumed, host)
         status = framework.run_reserve_plugins_reserve(state, assumed, host)
         if status is None or status.success:

@@ -242,10 +242,12 @@ class Framework:
         nodes: Sequence[NodeInfo],
         *,
         columns: bool = False,
-    ) -> tuple[list[int], Status | None]:
-        """Each node's weighted total, in the order of ``nodes``. With ``columns``, a plugin
-        that offers ``score_array`` scores all nodes in one vector expression (the hot path at
-        a thousand nodes); the others are asked node by node."""
+        as_array: bool = False,
+    ) -> tuple[Any, Status | None]:
+        """Each node's weighted total, in the order of ``nodes`` (a list, or with ``as_array``
+        an int64 vector). With ``columns``, a plugin that offers ``score_array`` scores all
+        nodes in one vector expression (the hot path at a thousand nodes); the others are asked
+        node by node."""
         # Totals add up as one int64 vector (the per-plugin lists of a thousand nodes were
         # the loop's own cost); plugins without score_array still score node by node.
         totals: npt.NDArray[np.int64] | None = None
@@ -288,7 +290,9 @@ class Framework:
             if weight != 1:
                 values = values * weight
             totals = values if totals is None else totals + values
-        return totals.tolist() if totals is not None else [0] * len(nodes), None
+        if totals is None:
+            totals = np.zeros(len(nodes), np.int64)
+        return (totals if as_array else totals.tolist()), None
 
     def _rows(self, state: CycleState, nodes: Sequence[NodeInfo]) -> tuple[Any, Any]:
         """The snapshot's resource columns and the rows of ``nodes`` in them, if all are there

@@ -129,6 +129,15 @@ class PodInfo:
         # The queue's order reads it at every comparison of its heap.
         self.priority: int = int((pod.get("spec") or {}).get("priority") or 0)
 
+    def with_pod(self, pod: Obj) -> PodInfo:
+        """The info of another version of this pod that differs only where no field here is
+        read from (the assumed copy, with its ``nodeName``), without computing them again."""
+        info = PodInfo.__new__(PodInfo)
+        for name in PodInfo.__slots__:
+            setattr(info, name, getattr(self, name))
+        info.pod = pod
+        return info
+
     @property
     def namespace(self) -> str:
         return str((self.pod.get("metadata") or {}).get("namespace", ""))
