@@ -206,6 +206,7 @@ class Scheduler:
                 await informer.wait_synced()
             log.info("scheduler: caches synced (%d nodes)", self.cache.node_count())
             self.synced.set()
+            await asyncio.sleep(0)  # whoever waits for it (the process's GC freeze) goes first
             group.create_task(self.queue.run())
             try:
                 while True:
