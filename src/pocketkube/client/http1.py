@@ -78,6 +78,9 @@ class _Connection(asyncio.Protocol):
             self._waiter.set_exception(err)
             return
         if answer is not None:
+            # An idle connection keeps no copy of a large answer (a list of 10,000 pods).
+            self._buffer = bytearray()
+            self._chunks = []
             self._waiter.set_result(answer)
 
     def eof_received(self) -> bool | None:
