@@ -83,6 +83,7 @@ class SchedulingQueue:
         self._pre_enqueue = pre_enqueue
         self._plugin_events = {name: list(events) for name, events in (plugin_events or {}).items()}
         self._registered = [e for events in self._plugin_events.values() for e in events]
+        self._interesting: dict[ClusterEvent, bool] = {}  # the answer per event, asked per pod
         self.max_unschedulable_duration = max_unschedulable_duration
         self._namespace_labels = namespace_labels
         self._active: KeyedHeap[QueuedPodInfo] = KeyedHeap(key=queued_key, less=less)
@@ -366,7 +367,11 @@ class SchedulingQueue:
         return ACTIVE_Q if self._move_to_active(info) else UNSCHEDULABLE_Q
 
     def _is_event_of_interest(self, event: ClusterEvent) -> bool:
-        return is_wildcard(event) or any(e.covers(event) for e in self._registered)
+        known = self._interesting.get(event)
+        if known is None:
+            known = is_wildcard(event) or any(e.covers(event) for e in self._registered)
+            self._interesting[event] = known
+        return known
 
     def _strategy_after_cycle(self, info: QueuedPodInfo, cycle: int) -> Strategy:
         """Where a pod goes back after a failed cycle, given what happened during the cycle."""
