@@ -28,7 +28,8 @@ from pocketkube.apiserver.protobuf.wire import (
     read_varint,
     to_signed64,
 )
-from pocketkube.apiserver.resources import Resource, builtin_catalog
+from pocketkube.apiserver.resources import builtin_catalog
+from tests.unit.apiserver.test_openapi_v2 import CRONTAB
 
 S, B, INT, D = "string", "bool", "int64", "double"
 ONEOF = "oneof"
@@ -275,15 +276,6 @@ def test_records_round_trip_through_the_decoder() -> None:
 
 # --- the document, parsed by the protobuf runtime -----------------------------------------------
 
-CRONTAB = Resource(
-    group="stable.example.com",
-    version="v1",
-    kind="CronTab",
-    plural="crontabs",
-    singular="crontab",
-    namespaced=True,
-    verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
-)
 CRONTAB_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
