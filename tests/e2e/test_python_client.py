@@ -320,14 +320,21 @@ def test_paging_with_limit_and_continue(core: client.CoreV1Api) -> None:
     assert names == [ROOT_CA, *(f"page-{i}" for i in range(5))]
 
 
+def _versions(core: client.CoreV1Api) -> dict[str, str]:
+    items = core.list_namespaced_config_map(NS).items
+    return {i.metadata.name: i.metadata.resource_version for i in items}
+
+
 def test_dry_run_creates_nothing(core: client.CoreV1Api) -> None:
-    before = core.list_namespaced_config_map(NS).metadata.resource_version
+    # The namespace's objects, not the list's resourceVersion: that is the cluster's latest
+    # revision, which any other component's write (a lease renewal) moves on.
+    before = _versions(core)
     dry = core.create_namespaced_config_map(NS, configmap("dry", a="1"), dry_run="All")
     assert dry.metadata.name == "dry"
     assert dry.data == {"a": "1"}
     missing = api_error(core.read_namespaced_config_map, "dry", NS)
     assert missing.status == 404
-    assert core.list_namespaced_config_map(NS).metadata.resource_version == before
+    assert _versions(core) == before
     bad = api_error(core.create_namespaced_config_map, NS, configmap("x"), dry_run="Some")
     assert bad.status == 400
 
