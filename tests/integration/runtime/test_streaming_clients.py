@@ -85,13 +85,11 @@ async def test_kubectl_exec_and_attach(
     code, _, err = await run_kubectl(kubeconfig, "exec", "p", "--", "fail", env=env)
     assert code == 1
     assert b"Internal error occurred: container not running" in err
-    code, out, err = await run_kubectl(
+    # Nothing on stderr: kubectl up to 1.33 drops (and logs "Unknown stream id 1, discarding
+    # message") what comes before it created its streams, so v5 gets no ready message.
+    assert await run_kubectl(
         kubeconfig, "exec", "-i", "p", "--", "cat", env=env, stdin=b"in\n"
-    )
-    # kubectl's websocket client now and then logs a message for a stream it has already let
-    # go ("Unknown stream id 1, discarding message"): a race to look into, not this test's point.
-    rest = [line for line in err.splitlines(keepends=True) if b"Unknown stream id" not in line]
-    assert (code, out, b"".join(rest)) == (0, b"in\n", b"")
+    ) == (0, b"in\n", b"")
     assert (await run_kubectl(kubeconfig, "exec", "p", "--", "warn", env=env))[2] == b"warning\n"
     code, out, _ = await run_kubectl(kubeconfig, "attach", "p", env=env)
     assert (code, out) == (0, b"attached to c\n")

@@ -3,8 +3,16 @@
 WebSocket (apimachinery wsstream, kubelet remotecommand/websocket.go): each message's first
 byte is the channel — 0 stdin, 1 stdout, 2 stderr, 3 error (the Status), 4 resize; v5 adds
 255 ``[255, channel]`` meaning the client closed that channel (stdin EOF). The base64 variants
-send text messages: the channel as an ASCII digit, then base64. The server first sends an
-empty message on the lowest channel it writes, so the client knows the stream is up.
+send text messages: the channel as an ASCII digit, then base64.
+
+Before v5 the server first sends an empty message on the lowest channel it writes, so the
+client knows the stream is up. Upstream sends it on v5 too; we do not: v5's client is
+client-go's WebSocket executor, which needs no such signal, and whose demultiplexer (up to
+kubectl 1.33; kubernetes#131189) starts reading before it has created its streams, so a
+message arriving that early is dropped with "Unknown stream id 1, discarding message" on
+kubectl's stderr. Every output byte is sent before the Status on channel 3 and nothing after
+it (``command.run`` closes the outputs when the command returns); output never sends an empty
+message. (For a success, v1 to v3 send an empty message on channel 3; upstream sends none.)
 
 SPDY (remotecommand/httpstream.go): the client opens one stream per ``streamType`` (error,
 stdin, stdout, stderr, resize); the server waits for the ones the request implies, runs the
@@ -17,13 +25,13 @@ import asyncio
 import base64
 import contextlib
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from pocketkube.runtime import cri
 from pocketkube.runtime.streaming import command, status
 from pocketkube.runtime.streaming.provider import Output, Provider, TerminalSize
 from pocketkube.runtime.streaming.spdyconn import SpdyConnection, SpdyStream
-from pocketkube.runtime.streaming.websocket import OP_BINARY, OP_TEXT, WebSocket
+from pocketkube.runtime.streaming.websocket import OP_BINARY, OP_TEXT
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 
@@ -74,6 +82,7 @@ class ChannelCodec:
         self.base64 = "base64" in protocol
         self.json_status = protocol.startswith(("v4.", "v5."))
         self.close_signal = protocol.startswith("v5.")
+        self.ready_message = not self.close_signal
 
     def encode(self, channel: int, data: bytes) -> tuple[bytes, int]:
         if self.base64:
@@ -91,8 +100,16 @@ class ChannelCodec:
         return payload[0], payload[1:]
 
 
+class MessageSocket(Protocol):
+    """What the channel protocol needs of a WebSocket (``websocket.WebSocket``)."""
+
+    async def receive(self) -> tuple[int, bytes] | None: ...
+    async def send(self, payload: bytes, opcode: int = OP_BINARY) -> None: ...
+    async def close(self, code: int = 1000) -> None: ...
+
+
 async def serve_websocket(
-    ws: WebSocket, protocol: str, provider: Provider, kind: str, request: cri.StreamRequest
+    ws: MessageSocket, protocol: str, provider: Provider, kind: str, request: cri.StreamRequest
 ) -> None:
     codec = ChannelCodec(protocol)
 
@@ -102,8 +119,7 @@ async def serve_websocket(
 
     def output(channel: int) -> Output:
         async def write(data: bytes) -> None:
-            if data:
-                await send(channel, data)
+            await send(channel, data)
 
         return write
 
@@ -117,8 +133,11 @@ async def serve_websocket(
         stderr=output(STDERR) if request.stderr and not request.tty else None,
         resize=resize,
     )
-    first = STDOUT if request.stdout else STDERR if request.stderr and not request.tty else ERROR
-    await send(first, b"")
+    if codec.ready_message:
+        await send(
+            STDOUT if request.stdout else STDERR if request.stderr and not request.tty else ERROR,
+            b"",
+        )
 
     async def read_client() -> None:
         resize_buffer = bytearray()
