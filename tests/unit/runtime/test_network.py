@@ -10,12 +10,13 @@ import pytest
 from pocketkube.runtime import cri
 from pocketkube.runtime.process import network
 from pocketkube.runtime.process.cni import CNI, PluginOutput
-from pocketkube.runtime.process.cni_network import CNINetwork, capability_args
+from pocketkube.runtime.process.cni_network import CNINetwork, capability_args, has_neighbour
 from pocketkube.runtime.process.network import HostNetwork, PodNetworkStatus, default_network
 from tests.unit.runtime.test_cni import FakeExecutor
 
 SANDBOX = "0123456789abcdef0123"
 NETNS = "/run/netns/pk-0123456789ab"
+PORTS = (cri.PortMapping(container_port=80, host_port=8080),)
 
 
 class FakeNetns:
@@ -130,7 +131,7 @@ async def test_the_generated_configuration_keeps_pods_on_the_machine(tmp_path: P
 
 async def test_a_restarted_runtime_finds_and_tears_down_the_network(tmp_path: Path) -> None:
     ex, ns = FakeExecutor(), FakeNetns()
-    status = await make(tmp_path, ex, ns).setup(sandbox_id=SANDBOX, config=config())
+    status = await make(tmp_path, ex, ns).setup(sandbox_id=SANDBOX, config=config(ports=PORTS))
     result = json.loads((tmp_path / "results" / f"{SANDBOX}.json").read_text())
     ex.calls.clear()
 
@@ -160,10 +161,74 @@ async def test_a_restarted_runtime_finds_and_tears_down_the_network(tmp_path: Pa
     assert ex.calls == []
 
 
+async def test_portmap_is_skipped_without_host_ports(tmp_path: Path) -> None:
+    """portmap without portMappings only hands prevResult on: ADD, CHECK and DEL skip it."""
+    ex, ns = FakeExecutor(), FakeNetns()
+    net = make(tmp_path, ex, ns)
+    status = await net.setup(sandbox_id=SANDBOX, config=config())
+    assert status.ip == "10.42.0.7"
+    assert commands(ex) == [("loopback", "ADD", "lo"), ("bridge", "ADD", "eth0")]
+    ex.calls.clear()
+    again = make(tmp_path, ex, ns)  # a restarted runtime reads the chain from the record
+    await again.check(sandbox_id=SANDBOX)
+    await again.teardown(sandbox_id=SANDBOX)
+    assert commands(ex) == [
+        ("loopback", "CHECK", "lo"),
+        ("bridge", "CHECK", "eth0"),
+        ("bridge", "DEL", "eth0"),
+        ("loopback", "DEL", "lo"),
+    ]
+    # the node's configuration keeps portmap: hostPorts still work
+    conf = json.loads((tmp_path / "net.d" / "10-pocketkube.conflist").read_text())
+    assert [p["type"] for p in conf["plugins"]] == ["bridge", "portmap"]
+
+
+async def test_a_sandbox_recorded_with_portmap_keeps_it(tmp_path: Path) -> None:
+    """A sandbox set up when every chain ran portmap is checked and deleted with it."""
+    ex, ns = FakeExecutor(), FakeNetns()
+    await make(tmp_path, ex, ns).setup(sandbox_id=SANDBOX, config=config())
+    path = tmp_path / "results" / f"{SANDBOX}.json"
+    record = json.loads(path.read_text())
+    pod_net = record["attachments"][1]
+    pod_net["config"]["plugins"].append({"type": "portmap", "capabilities": {"portMappings": True}})
+    path.write_text(json.dumps(record))
+    ex.calls.clear()
+    again = make(tmp_path, ex, ns)
+    await again.check(sandbox_id=SANDBOX)
+    await again.teardown(sandbox_id=SANDBOX)
+    assert commands(ex) == [
+        ("loopback", "CHECK", "lo"),
+        ("bridge", "CHECK", "eth0"),
+        ("portmap", "CHECK", "eth0"),
+        ("portmap", "DEL", "eth0"),
+        ("bridge", "DEL", "eth0"),
+        ("loopback", "DEL", "lo"),
+    ]
+    assert "runtimeConfig" not in ex.calls[3].stdin
+    assert ex.calls[3].stdin["prevResult"] == pod_net["result"]
+
+
+@pytest.mark.parametrize(
+    ("table", "found"),
+    [
+        ("", False),
+        ("10.42.0.7  0x1  0x2  aa:bb:cc:dd:ee:ff  *  pk0\n", True),
+        ("10.42.0.7  0x1  0x0  00:00:00:00:00:00  *  pk0\n", True),  # incomplete: still there
+        ("10.42.0.7  0x1  0x2  aa:bb:cc:dd:ee:ff  *  eth0\n", False),  # another device
+        ("10.42.0.70  0x1  0x2  aa:bb:cc:dd:ee:ff  *  pk0\n", False),
+    ],
+)
+def test_has_neighbour(tmp_path: Path, table: str, found: bool) -> None:
+    arp = tmp_path / "arp"
+    arp.write_text("IP address  HW type  Flags  HW address  Mask  Device\n" + table)
+    assert has_neighbour("10.42.0.7", "pk0", arp=arp) is found
+    assert has_neighbour("10.42.0.7", "pk0", arp=tmp_path / "missing") is True  # ip decides
+
+
 async def test_teardown_after_the_namespace_is_gone(tmp_path: Path) -> None:
     ex, ns = FakeExecutor(), FakeNetns()
     net = make(tmp_path, ex, ns)
-    await net.setup(sandbox_id=SANDBOX, config=config())
+    await net.setup(sandbox_id=SANDBOX, config=config(ports=PORTS))
     ns.live.clear()  # e.g. a reboot emptied /run
     assert await net.status(sandbox_id=SANDBOX) is None
     ex.calls.clear()
@@ -193,7 +258,7 @@ async def test_a_failed_add_leaves_nothing_behind(tmp_path: Path) -> None:
 async def test_a_failed_del_is_reported_and_can_be_retried(tmp_path: Path) -> None:
     ex, ns = FakeExecutor(), FakeNetns()
     net = make(tmp_path, ex, ns)
-    await net.setup(sandbox_id=SANDBOX, config=config())
+    await net.setup(sandbox_id=SANDBOX, config=config(ports=PORTS))
     ex.replies[("portmap", "DEL")] = PluginOutput(1, b'{"code":100,"msg":"iptables busy"}', b"")
     with pytest.raises(cri.RuntimeError_, match="failed to destroy network for sandbox"):
         await net.teardown(sandbox_id=SANDBOX)

@@ -8,14 +8,18 @@
   service CIDR only, so pod traffic cannot leave the machine (and nothing is masqueraded).
   Pods on the node reach each other over the bridge; the node reaches them through the bridge's
   address (the first of the pod CIDR);
-* ``portmap`` for hostPorts (``runtimeConfig.portMappings``).
+* ``portmap`` for hostPorts (``runtimeConfig.portMappings``). It acts on those alone: without
+  any, its ADD hands the previous result on unchanged and its CHECK and DEL do nothing
+  (containernetworking/plugins, plugins/meta/portmap), so a sandbox without hostPorts skips it
+  (``chain_for``): one process execution less per pod.
 
 The generated configuration is written under the state dir (``net.d/``) for users to read, and
 host-local's allocations live there too (not in /var/lib/cni). Each sandbox's ADD inputs and
 results are persisted (``results/<sandbox id>.json``, as libcni caches results) before and after
-each step, so that a restarted runtime finds a pod's IP again (``status``) and DEL gets exactly
-the configuration and ``prevResult`` of its ADD, even after a crash mid-ADD or a reboot that
-removed the namespace (DEL then runs with an empty ``CNI_NETNS``, as the spec allows).
+each step, so that a restarted runtime finds a pod's IP again (``status``) and DEL and CHECK get
+exactly the plugins, configuration and ``prevResult`` of its ADD (a sandbox set up before
+portmap was skipped keeps it), even after a crash mid-ADD or a reboot that removed the
+namespace (DEL then runs with an empty ``CNI_NETNS``, as the spec allows).
 
 ``hostNetwork`` sandboxes skip all of it and get the node's IP.
 """
@@ -33,7 +37,7 @@ from typing import Any
 
 from pocketkube.runtime import cri
 from pocketkube.runtime.process.cni import CNI, NetworkConfigList, RuntimeConf, result_ips
-from pocketkube.runtime.process.netns import IpNetns, NetnsManager, netns_name
+from pocketkube.runtime.process.netns import KernelNetns, NetnsManager, netns_name
 from pocketkube.runtime.process.network import DEFAULT_BRIDGE, PodNetworkStatus
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,7 @@ SERVICE_CIDR = "10.43.0.0/16"
 NETWORK_NAME = "pocketkube"
 LOOPBACK_NAME = "cni-loopback"
 IFNAME = "eth0"
+ARP_TABLE = Path("/proc/net/arp")
 
 Attachments = tuple[tuple[NetworkConfigList, str], ...]  # (network, interface name), ADD order
 
@@ -69,7 +74,7 @@ class CNINetwork:
         # A real namespace manager means a real bridge: its stale neighbour entries are ours
         # to forget (tests with fakes touch no host state).
         self._forget_neighbours = netns is None
-        self.netns = netns or IpNetns()
+        self.netns = netns or KernelNetns()
         self.bridge = bridge
         self.note = ""
         pod_net = pod_conflist(
@@ -149,7 +154,7 @@ class CNINetwork:
     async def _add(self, sandbox_id: str, config: cri.PodSandboxConfig) -> PodNetworkStatus:
         await self._negotiate()
         meta = config.metadata
-        record = self._new_record(sandbox_id)
+        record = self._new_record(sandbox_id, capability_args(config))
         record["args"] = [
             ["IgnoreUnknown", "1"],  # plugins refuse CNI_ARGS they do not know otherwise
             ["K8S_POD_NAMESPACE", meta.namespace],
@@ -157,19 +162,19 @@ class CNINetwork:
             ["K8S_POD_INFRA_CONTAINER_ID", sandbox_id],
             ["K8S_POD_UID", meta.uid],
         ]
-        record["capability_args"] = capability_args(config)
         self._save(sandbox_id, record)  # first, so that a teardown after a crash finds it all
         await self.netns.create(record["netns"])
         for att in record["attachments"]:
             net = NetworkConfigList.from_json(att["config"])
             rt = self._rt(sandbox_id, record, att["ifname"])
             att["result"] = await self.cni.add_list(net, rt)
+            if att["ifname"] == IFNAME:
+                ips = result_ips(att["result"], IFNAME)
+                record["ip"] = ips[0] if ips else ""
             self._save(sandbox_id, record)
         ips = result_ips(record["attachments"][-1]["result"], IFNAME)
         if not ips:
             raise cri.RuntimeError_("Unknown", f"the CNI result has no IP address for {IFNAME}")
-        record["ip"] = ips[0]
-        self._save(sandbox_id, record)
         if self._forget_neighbours:
             await forget_neighbour(ips[0], self.bridge)
         return PodNetworkStatus(ip=ips[0], netns_path=self.netns.path(record["netns"]))
@@ -188,13 +193,16 @@ class CNINetwork:
             await self.netns.delete(record["netns"])
         self._path(sandbox_id).unlink(missing_ok=True)
 
-    def _new_record(self, sandbox_id: str) -> dict[str, Any]:
+    def _new_record(
+        self, sandbox_id: str, capabilities: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        caps = capabilities or {}
         return {
             "netns": netns_name(sandbox_id),
             "args": [],
-            "capability_args": {},
+            "capability_args": caps,
             "attachments": [
-                {"ifname": ifname, "config": net.to_json(), "result": None}
+                {"ifname": ifname, "config": chain_for(net, caps).to_json(), "result": None}
                 for net, ifname in self._nets
             ],
             "ip": "",
@@ -210,7 +218,7 @@ class CNINetwork:
         conf_dir.mkdir(parents=True, exist_ok=True)
         for net, ifname in self._nets:
             prefix = "99" if ifname == "lo" else "10"  # the pod network first, as kubelets sort
-            write_json(conf_dir / f"{prefix}-{net.name}.conflist", net.to_json())
+            write_json(conf_dir / f"{prefix}-{net.name}.conflist", net.to_json(), pretty=True)
         self._negotiated = True
 
     def _rt(self, sandbox_id: str, record: dict[str, Any], ifname: str) -> RuntimeConf:
@@ -280,6 +288,22 @@ def pod_conflist(
     return NetworkConfigList(name=name, plugins=(bridge_conf, portmap_conf))
 
 
+PASS_THROUGH = {"portmap": "portMappings"}  # plugin type -> the capability it acts on alone
+
+
+def chain_for(net: NetworkConfigList, capabilities: dict[str, Any]) -> NetworkConfigList:
+    """``net`` without the plugins that would only hand the previous result on: those of
+    ``PASS_THROUGH`` when the sandbox gives them nothing to act on."""
+    plugins = tuple(
+        conf
+        for conf in net.plugins
+        if conf["type"] not in PASS_THROUGH or capabilities.get(PASS_THROUGH[conf["type"]])
+    )
+    if len(plugins) == len(net.plugins):
+        return net
+    return NetworkConfigList(net.name, plugins, net.cni_version, net.disable_check)
+
+
 def loopback_conflist() -> NetworkConfigList:
     return NetworkConfigList(name=LOOPBACK_NAME, plugins=({"type": "loopback"},))
 
@@ -301,26 +325,48 @@ def capability_args(config: cri.PodSandboxConfig) -> dict[str, Any]:
     return {"portMappings": mappings} if mappings else {}
 
 
-async def forget_neighbour(ip: str, device: str) -> None:
+async def forget_neighbour(ip: str, device: str, *, arp: Path = ARP_TABLE) -> None:
     """Drop the host's ARP entry for a reused pod IP: it still names the previous pod's MAC,
     and the bridge plugin's gratuitous ARP can come too early to correct it, leaving the new
-    pod unreachable from the node for many seconds."""
-    proc = await asyncio.create_subprocess_exec(
-        "ip",
-        "neigh",
-        "del",
-        ip,
-        "dev",
-        device,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    await proc.wait()  # "no such entry" is the usual answer, and fine
+    pod unreachable from the node for many seconds. Most pods get an address the host has no
+    entry for (host-local hands them out in turn), so the table is read first, and ``ip``
+    runs only when there is something to delete."""
+    if not has_neighbour(ip, device, arp=arp):
+        return
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "ip",
+            "neigh",
+            "del",
+            ip,
+            "dev",
+            device,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError as err:  # no iproute2: the entry ages out by itself
+        log.warning("cannot delete the neighbour entry of %s on %s: %s", ip, device, err)
+        return
+    await proc.wait()  # "no such entry" is a possible answer, and fine
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Atomically: a reader (or a crash) sees the old or the new content, never a mix."""
+def has_neighbour(ip: str, device: str, *, arp: Path = ARP_TABLE) -> bool:
+    """Whether the host's IPv4 neighbour table (``/proc/net/arp``: address, hardware type,
+    flags, hardware address, mask, device) has an entry for ``ip`` on ``device``; True when it
+    cannot be read (then ``ip`` decides)."""
+    try:
+        lines = arp.read_text().splitlines()[1:]
+    except OSError:
+        return True
+    return any(f[:1] == [ip] and f[-1:] == [device] for f in map(str.split, lines))
+
+
+def write_json(path: Path, data: Any, *, pretty: bool = False) -> None:
+    """Atomically: a reader (or a crash) sees the old or the new content, never a mix.
+    ``pretty`` for files people read; the records are compact (the indenting encoder is
+    Python's slow one, and every pod start writes its record three times)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    text = json.dumps(data, indent=1, sort_keys=True) if pretty else json.dumps(data)
+    tmp.write_text(text + "\n")
     os.replace(tmp, path)

@@ -88,7 +88,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_json(path: Path, value: Any) -> None:
-    write_atomic(path, json.dumps(to_json(value), indent=1).encode() + b"\n")
+    # compact: the indenting encoder is Python's slow one, and each pod start writes several
+    write_atomic(path, json.dumps(to_json(value)).encode() + b"\n")
 
 
 def read_json(path: Path) -> Any:
