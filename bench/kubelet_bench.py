@@ -8,8 +8,10 @@ on the namespace is opened and ``--pods`` pods (one ``sleep`` container each) ar
 (32 requests in flight). Each pod's latency runs from just before its POST to the watch event
 that first shows it ``Running``, so it covers the API server, the scheduler, the kubelet (sandbox
 with its network namespace and CNI as root, shim, container start) and the status write.
-Reported: p50/p99/max latency, the time until the last pod ran, and the resident memory of the
-kubelet process (and of the runtime's shims) with every pod running.
+Reported: p50/p99/max latency, the time until the last pod ran, the resident memory of the
+kubelet process (and of the runtime's shims) with every pod running, each process's CPU time,
+and the API writes per pod during the burst (from the API server's ``apiserver_request_total``):
+pod creations, bindings, status patches, events.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -94,6 +97,36 @@ def components(data_dir: Path, server: int) -> dict[str, int]:
 def pids_matching(pattern: str) -> list[int]:
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
+
+
+WRITES = {  # apiserver_request_total's (verb, resource, subresource) -> the column's name
+    ("POST", "pods", ""): "create",
+    ("POST", "pods", "binding"): "bind",
+    ("PATCH", "pods", "status"): "status",
+    ("PUT", "pods", "status"): "status",
+    ("POST", "events", ""): "events",
+    ("PATCH", "events", ""): "events",
+}
+
+
+def api_writes(kubeconfig: Path) -> dict[str, int]:
+    """The API server's count of pod and event writes so far, by ``WRITES`` column."""
+    text = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), "get", "--raw", "/metrics"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+        key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+        column = WRITES.get(key)
+        if column is not None:
+            counts[column] = counts.get(column, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return counts
 
 
 async def wait_node_ready(client: Client) -> None:
@@ -205,8 +238,13 @@ def run(pods: int, host_network: bool) -> None:
     with node_server(base) as (data_dir, kubeconfig, server_pid):
         procs = components(data_dir, server_pid)
         cpu_before = {name: cpu_seconds(pid) for name, pid in procs.items()}
+        writes_before = api_writes(kubeconfig)
         figures = asyncio.run(measure(kubeconfig, pods, host_network))
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in procs.items()}
+        writes = {
+            column: (count - writes_before.get(column, 0)) / pods
+            for column, count in api_writes(kubeconfig).items()
+        }
         kubelets = pids_matching(f"pocketkube.cli kubelet --kubeconfig {data_dir}/")
         shims = [
             int(p)
@@ -224,7 +262,9 @@ def run(pods: int, host_network: bool) -> None:
             f"bound → Running {figures['run_p50'] * 1000:.0f} ms); "
             f"all running after {figures['all_running']:.2f} s; kubelet RSS {kubelet_mb:.0f} MB "
             f"with {pods} pods (shims' PSS {shims_mb:.0f} MB in all); CPU seconds: "
-            + ", ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items()),
+            + ", ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items())
+            + "; API writes per pod: "
+            + ", ".join(f"{column} {count:.2f}" for column, count in sorted(writes.items())),
             flush=True,
         )
 

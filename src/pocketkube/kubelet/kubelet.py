@@ -9,7 +9,10 @@ worker (``podworkers.py``), which runs ``sync`` for that pod, level-triggered:
   stop its containers within the grace period (preStop, SIGTERM, SIGKILL), report the final
   status, and for a deleted pod remove it and confirm the deletion (grace 0);
 - any other pod: report its status, mount its volumes, compute the actions (``actions.py``) and
-  carry them out (``runtimemanager.py``).
+  carry them out (``runtimemanager.py``). The status reported before the actions is *held*
+  (``STATUS_HOLD``): when they change something, the worker syncs again at once and reports
+  the outcome, which replaces it, so a pod that starts quickly is written once, Running; the
+  newest status goes out as soon as the worker has nothing more to do at once.
 A pod is never moved: it runs here until it ends or is deleted.
 """
 
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING = 2.0
 MOUNT_RETRY = 2.0
 ORPHAN_GRACE = 2
+STATUS_HOLD = 1.0  # seconds a status about to be superseded by a start may wait (statusmanager)
 
 
 class Prober(Protocol):
@@ -155,7 +159,13 @@ class Kubelet:
             return WAIT
         if podutil.is_terminating(pod) or podutil.is_terminal(pod) or self._past_deadline(pod):
             return await self._terminate(pod, status)
-        return await self._sync_running(pod, status)
+        again: float | None = None
+        try:
+            again = await self._sync_running(pod, status)
+        finally:
+            if again != 0:  # not syncing again at once: what it held goes out now
+                self.status_manager.flush(uid)
+        return again
 
     async def _sync_running(self, pod: Obj, status: PodRuntimeStatus) -> float | None:
         uid = podutil.uid(pod)
@@ -164,7 +174,7 @@ class Kubelet:
         if api_status["phase"] in ("Succeeded", "Failed") and not status.running_containers():
             self.status_manager.set(pod, api_status)
             return await self._terminate(pod, status)
-        self.status_manager.set(pod, api_status)
+        self.status_manager.set(pod, api_status, hold=STATUS_HOLD)
         try:
             self.volume_paths[uid] = await self.volumes.mount_pod(pod)
         except VolumeError as err:  # one FailedMount event per volume that failed

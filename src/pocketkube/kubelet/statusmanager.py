@@ -3,6 +3,15 @@
 Pod workers hand it the status they computed; it keeps the newest per pod and a worker patches
 ``pods/<name>/status`` for each pod whose status changed, at once (pod start latency depends on
 it) and, to repair what was lost, every ``resync`` seconds for every pod whose API copy differs.
+
+Only the newest status of a pod is ever written, as upstream's syncBatch does. A status the
+pod worker is about to supersede — the one computed before it starts a pod's sandbox and
+containers — may be *held* (``set(..., hold=seconds)``): it is written when the worker has
+nothing more to do at once (``flush``), or when the hold runs out, unless a newer status
+replaced it first. A pod that starts within the hold so goes from Pending to Running in one
+write instead of two (with as many watch events and informer updates fewer), while a slow
+start (a sandbox failing, a long postStart hook) still shows ContainerCreating after at most
+``hold`` seconds. A status set without a hold is written at once, and so is a final one.
 The patch is a strategic merge patch carrying ``metadata.uid`` as a precondition, so a status
 never lands on a newer pod of the same name. When a deleted pod has stopped everything, the
 kubelet asks for the final delete (grace period 0, uid precondition), as upstream's
@@ -14,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -56,6 +67,7 @@ class StatusManager:
         self._pods: dict[str, Obj] = {}  # uid -> the pod (for its name and namespace)
         self._sent: dict[str, Obj] = {}  # uid -> the last status the API accepted
         self._dirty: set[str] = set()
+        self._held: dict[str, float] = {}  # uid -> when its held status is written at the latest
         self._delete: set[str] = set()
         self._wake = asyncio.Event()
         self.patches = 0  # statistics for tests and benchmarks
@@ -63,24 +75,39 @@ class StatusManager:
     def get(self, uid: str) -> Obj | None:
         return self._statuses.get(uid)
 
-    def set(self, pod: Obj, status: Obj) -> None:
+    def set(self, pod: Obj, status: Obj, *, hold: float = 0.0) -> None:
+        """Make ``status`` the pod's; write it at once, or within ``hold`` seconds unless
+        a newer one replaces it first."""
         uid = pod["metadata"]["uid"]
         self._pods[uid] = pod
         if (
             self._statuses.get(uid) == status
             and uid not in self._dirty
+            and uid not in self._held
             and self._sent.get(uid) == status
         ):
             return
         self._statuses[uid] = status
-        self._dirty.add(uid)
+        if hold > 0 and uid not in self._dirty:
+            due = time.monotonic() + hold
+            self._held[uid] = min(self._held.get(uid, due), due)
+        else:
+            self._held.pop(uid, None)
+            self._dirty.add(uid)
         self._wake.set()
+
+    def flush(self, uid: str) -> None:
+        """Write the pod's held status now (the worker has nothing more to do at once)."""
+        if self._held.pop(uid, None) is not None:
+            self._dirty.add(uid)
+            self._wake.set()
 
     def delete_when_synced(self, pod: Obj) -> None:
         """Remove the pod from the API once its final status is written (grace period 0)."""
         uid = pod["metadata"]["uid"]
         self._pods[uid] = pod
         self._delete.add(uid)
+        self._held.pop(uid, None)
         self._dirty.add(uid)
         self._wake.set()
 
@@ -88,6 +115,7 @@ class StatusManager:
         for table in (self._statuses, self._pods, self._sent):
             table.pop(uid, None)
         self._dirty.discard(uid)
+        self._held.pop(uid, None)
         self._delete.discard(uid)
 
     async def run(self) -> None:
@@ -96,13 +124,18 @@ class StatusManager:
         next_resync = loop.time() + self._resync
         async with asyncio.TaskGroup() as group:
             while True:
-                timeout = max(0.0, next_resync - loop.time())
+                held = min(self._held.values(), default=math.inf) - time.monotonic()
+                timeout = max(0.0, min(next_resync - loop.time(), held))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
                 self._wake.clear()
                 if loop.time() >= next_resync:
                     next_resync = loop.time() + self._resync
                     self._mark_stale()
+                now = time.monotonic()
+                for uid in [uid for uid, due in self._held.items() if due <= now]:
+                    del self._held[uid]
+                    self._dirty.add(uid)
                 batch, self._dirty = self._dirty, set()
                 for uid in batch:
                     group.create_task(self._sync_one(uid, semaphore))
@@ -130,7 +163,7 @@ class StatusManager:
                         patch_type="strategic",
                     )
                     self.patches += 1
-                    if self._statuses.get(uid) is status:
+                    if self._statuses.get(uid) == status:  # an equal one set meanwhile is sent
                         self._sent[uid] = status
                 if uid in self._delete:
                     await self._client.delete(

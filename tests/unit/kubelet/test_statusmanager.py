@@ -47,3 +47,79 @@ async def test_a_status_is_sent_once_and_the_pod_deleted_when_asked() -> None:
     assert client.deletes == [
         ("/api/v1/namespaces/ns/pods/p", {"gracePeriodSeconds": 0, "preconditions": {"uid": "u1"}})
     ]
+
+
+async def test_a_held_status_is_replaced_and_only_the_newest_written() -> None:
+    client = Client()
+    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}}
+    manager = StatusManager(client=client, api_pod=lambda uid: None)
+    task = asyncio.create_task(manager.run())
+    try:
+        manager.set(pod, {"phase": "Pending"}, hold=30)
+        await asyncio.sleep(0.05)
+        assert client.patches == []  # held: a start is about to supersede it
+        manager.set(pod, {"phase": "Running"}, hold=30)
+        await asyncio.sleep(0.05)
+        assert client.patches == []
+        manager.flush("u1")  # the worker has nothing more to do at once
+        await asyncio.sleep(0.05)
+        assert [body["status"]["phase"] for _, body in client.patches] == ["Running"]
+        manager.flush("u1")  # nothing held: nothing more to write
+        await asyncio.sleep(0.05)
+        assert len(client.patches) == 1
+    finally:
+        task.cancel()
+
+
+async def test_a_held_status_is_written_when_the_hold_runs_out() -> None:
+    client = Client()
+    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}}
+    manager = StatusManager(client=client, api_pod=lambda uid: None)
+    task = asyncio.create_task(manager.run())
+    try:
+        manager.set(pod, {"phase": "Pending"}, hold=0.1)
+        manager.set(pod, {"phase": "Pending", "reason": "x"}, hold=30)  # keeps the first limit
+        await asyncio.sleep(0.05)
+        assert client.patches == []
+        await asyncio.sleep(0.2)
+        assert [body["status"].get("reason") for _, body in client.patches] == ["x"]
+    finally:
+        task.cancel()
+
+
+async def test_a_status_without_hold_is_written_at_once_even_after_a_held_one() -> None:
+    client = Client()
+    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}}
+    manager = StatusManager(client=client, api_pod=lambda uid: None)
+    task = asyncio.create_task(manager.run())
+    try:
+        manager.set(pod, {"phase": "Pending"}, hold=30)
+        manager.set(pod, {"phase": "Failed"})
+        await asyncio.sleep(0.05)
+        assert [body["status"]["phase"] for _, body in client.patches] == ["Failed"]
+        manager.forget("u1")
+        manager.set(pod, {"phase": "Pending"}, hold=30)
+        manager.delete_when_synced(pod)  # a final status never waits
+        await asyncio.sleep(0.05)
+        assert [body["status"]["phase"] for _, body in client.patches] == ["Failed", "Pending"]
+        assert len(client.deletes) == 1
+    finally:
+        task.cancel()
+
+
+async def test_an_equal_status_set_while_the_patch_is_sent_is_not_sent_again() -> None:
+    client = Client()
+    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}}
+    manager = StatusManager(client=client, api_pod=lambda uid: None)
+    sent = client.patch
+
+    async def patch(path: str, body: dict[str, object], **kw: object) -> dict[str, object]:
+        manager.set(pod, {"phase": "Running"})  # e.g. a resync while the patch is on its way
+        return await sent(path, body, **kw)
+
+    client.patch = patch  # type: ignore[method-assign,assignment]
+    manager.set(pod, {"phase": "Running"})
+    semaphore = asyncio.Semaphore(1)
+    await manager._sync_one("u1", semaphore)
+    await manager._sync_one("u1", semaphore)
+    assert len(client.patches) == 1

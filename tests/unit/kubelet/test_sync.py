@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pocketkube.kubelet.podworkers import DONE, WAIT
 from tests.unit.kubelet.harness import Harness, make_pod, state_of
 
@@ -244,3 +246,31 @@ async def test_a_readiness_change_is_reported_without_waiting_for_the_worker() -
     assert conditions["Ready"]["reason"] == "ContainersNotReady"
     assert conditions["ContainersReady"]["status"] == "False"
     assert not state_of(h.status(uid), "a")["ready"]
+
+
+async def test_a_pod_that_starts_at_once_is_written_once_running() -> None:
+    """The status computed before the start is held, the one after it replaces it."""
+    h = Harness()
+    writer = asyncio.create_task(h.status_manager.run())
+    try:
+        uid = h.add(make_pod())["metadata"]["uid"]
+        await h.settle(uid)
+        await asyncio.sleep(0.05)
+        assert [body["status"]["phase"] for _, body in h.client.patches] == ["Running"]
+    finally:
+        writer.cancel()
+
+
+async def test_a_pod_that_cannot_start_yet_shows_container_creating_at_once() -> None:
+    h = Harness()
+    h.volumes.fail = 'MountVolume.SetUp failed for volume "cfg" : configmap "cfg" not found'
+    writer = asyncio.create_task(h.status_manager.run())
+    try:
+        uid = h.add(make_pod())["metadata"]["uid"]
+        assert await h.kubelet.sync(uid) == 2.0
+        await asyncio.sleep(0.05)
+        (_, body), *_ = h.client.patches
+        waiting = state_of(body["status"], "a")["state"]["waiting"]
+        assert waiting["reason"] == "ContainerCreating"
+    finally:
+        writer.cancel()
