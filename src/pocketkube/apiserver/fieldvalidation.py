@@ -42,8 +42,23 @@ def unknown_fields(obj: Any, kind_schema_name: str) -> list[str]:
     return found
 
 
+# Merged schemas by the id of the schema they were merged from. Every schema walked is part of
+# the generated table, which lives as long as the process, so its ids are never reused; the
+# schema is kept beside its merge all the same.
+_RESOLVED: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+
+
 def _resolve(schema: Mapping[str, Any], table: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """A schema with its ``$ref`` / ``allOf`` references merged in (one level of properties)."""
+    known = _RESOLVED.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    merged = _merge(schema, table)
+    _RESOLVED[id(schema)] = (schema, merged)
+    return merged
+
+
+def _merge(schema: Mapping[str, Any], table: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     parts = [schema]
     while parts:
@@ -68,6 +83,7 @@ def _walk(
     found: list[str],
     table: Mapping[str, Mapping[str, Any]],
 ) -> None:
+    """Record the unknown fields of ``value`` (a map or a list; scalars have no fields)."""
     node = _resolve(schema, table)
     if node.get("x-kubernetes-preserve-unknown-fields"):
         return
@@ -75,18 +91,20 @@ def _walk(
         properties = node.get("properties")
         extra = node.get("additionalProperties")
         for key, child in value.items():
-            child_path = f"{path}.{key}"
             if properties is not None and key in properties:
-                _walk(child, properties[key], child_path, found, table)
+                if isinstance(child, (dict, list)):
+                    _walk(child, properties[key], f"{path}.{key}", found, table)
             elif isinstance(extra, dict):
-                _walk(child, extra, child_path, found, table)
+                if isinstance(child, (dict, list)):
+                    _walk(child, extra, f"{path}.{key}", found, table)
             elif extra is not True and (properties is not None or node.get("type") == "object"):
-                found.append(child_path)
+                found.append(f"{path}.{key}")
     elif isinstance(value, list):
         items = node.get("items")
         if isinstance(items, dict):
             for index, child in enumerate(value):
-                _walk(child, items, f"{path}[{index}]", found, table)
+                if isinstance(child, (dict, list)):
+                    _walk(child, items, f"{path}[{index}]", found, table)
 
 
 def directive(query: Mapping[str, str]) -> str:

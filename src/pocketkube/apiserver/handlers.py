@@ -35,7 +35,7 @@ from pocketkube.apiserver.identity import ANONYMOUS, REQUEST_USER, USER
 from pocketkube.apiserver.negotiation import Wanted, negotiate
 from pocketkube.apiserver.query import delete_options, dry_run, list_options, watch_options
 from pocketkube.apiserver.registry import TRACK_FIELDS, DeleteOptions, ResourceRegistry
-from pocketkube.apiserver.requestinfo import RequestInfo, parse_request_info
+from pocketkube.apiserver.requestinfo import RequestInfo, request_info
 from pocketkube.apiserver.resources import Catalog, Resource
 from pocketkube.apiserver.tables import crd_table, to_table
 from pocketkube.apiserver.watch import serve_watch
@@ -89,7 +89,7 @@ class ResourceHandler:
             REQUEST_USER.reset(token)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        info = parse_request_info(request.method, request.path, dict(request.query))
+        info = request_info(request)
         if not info.is_resource_request:
             raise _not_found_path()
         entry = self._catalog.get(info.group, info.version, info.resource)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from pocketkube.apiserver.registry import ResourceRegistry
-from pocketkube.apiserver.requestinfo import RequestInfo, parse_request_info
+from pocketkube.apiserver.requestinfo import RequestInfo, request_info
 from pocketkube.apiserver.resources import Catalog
 
 COMPONENT = "apiserver"
@@ -123,9 +123,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     if metrics is None:
         return await handler(request)
     started = time.perf_counter()
-    info = parse_request_info(
-        request.method, request.path, {"watch": request.query.get("watch", "")}
-    )
+    info = request_info(request)
     key = metrics.key(request, info)
     long_running = key[0] in LONG_RUNNING_VERBS or (
         info.subresource == "log" and request.query.get("follow") in ("true", "1")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from aiohttp import web
+
 _METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -27,8 +29,25 @@ class RequestInfo:
     subresource: str = ""
 
 
+REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
+
+
+def request_info(request: web.Request) -> RequestInfo:
+    """The request's RequestInfo, read once per request (the metrics middleware and the handler
+    both want it)."""
+    info = request.get(REQUEST_INFO)
+    if info is None or info.path != request.path:
+        watch = request.query.get("watch", "")
+        info = parse_request_info(request.method, request.path, {"watch": watch})
+        request[REQUEST_INFO] = info
+    return info
+
+
 def parse_request_info(method: str, path: str, query: dict[str, str]) -> RequestInfo:
-    parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
+    stripped = path.strip("/")
+    parts = stripped.split("/") if stripped else []
+    if "%" in stripped:
+        parts = [unquote(p) for p in parts]
     if not parts or parts[0] not in ("api", "apis"):
         return RequestInfo(False, path, verb=method.lower())
     if parts[0] == "api":

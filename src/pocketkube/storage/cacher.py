@@ -342,6 +342,16 @@ class Cacher:
             raise NotFound(f"key {key} not found", key=key)
         return orjson.loads(cached.raw)  # type: ignore[no-any-return]  # a private copy
 
+    async def get_shared(self, key: str) -> Obj | None:
+        """The cached object at ``key`` (any state will do, as a get at resourceVersion "0"),
+        shared with the cache: read-only. None when the cache does not hold it; the caller then
+        reads the datastore if a miss matters."""
+        if not self._cached(key):
+            return None
+        await self._freshness.wait_fresh(0, self._revision)
+        cached = self._cache.objects.get(key)
+        return cached.obj if cached is not None else None
+
     async def get_list(self, key: str, opts: ListOptions) -> ObjectList:
         """From memory unless the list needs an exact state (see the module docstring).
 

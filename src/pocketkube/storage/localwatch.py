@@ -33,6 +33,15 @@ def matches(watched: str, prefix: bool, key: str) -> bool:
     return key.startswith(watched) if prefix else key == watched
 
 
+def bucket(key: str) -> str:
+    """``key`` up to its third ``/`` (``/registry/pods/`` of ``/registry/pods/ns/name``), or ""
+    when it has fewer. A watched key that is a prefix of (or equal to) an event's key and has a
+    bucket shares it with the event's key, so a commit is offered only to the watches of its
+    keys' buckets and to those too wide to have one."""
+    end = key.find("/", key.find("/", key.find("/") + 1) + 1)
+    return key[: end + 1] if end >= 0 else ""
+
+
 class WatchHub:
     """Fans committed events out to the open :class:`LocalWatch` objects of one backend."""
 
@@ -40,13 +49,18 @@ class WatchHub:
         self._replay = replay
         self._compacted = compacted
         self._watches: set[LocalWatch] = set()
+        self._buckets: dict[str, set[LocalWatch]] = {}  # by bucket(watched key); "" for wide ones
         self.revision = 0
 
     def publish(self, events: Sequence[KVEvent], revision: int) -> None:
         """Called, in revision order, after each commit; ``revision`` is the store's new one."""
-        self.revision = max(self.revision, revision)
-        for watch in list(self._watches):
-            watch.offer(events, self.revision)
+        self.revision = revision = max(self.revision, revision)
+        buckets = self._buckets
+        touched = {bucket(event.kv.key) for event in events}
+        touched.add("")
+        for name in touched:
+            for watch in list(buckets.get(name, ())):
+                watch.offer(events, revision)
 
     def watch(
         self,
@@ -75,10 +89,17 @@ class WatchHub:
         return len(self._watches)
 
     def _register(self, watch: LocalWatch) -> None:
-        self._watches.add(watch)
+        if watch not in self._watches:
+            self._watches.add(watch)
+            self._buckets.setdefault(watch.bucket, set()).add(watch)
 
     def _unregister(self, watch: LocalWatch) -> None:
-        self._watches.discard(watch)
+        if watch in self._watches:
+            self._watches.discard(watch)
+            members = self._buckets[watch.bucket]
+            members.discard(watch)
+            if not members:
+                del self._buckets[watch.bucket]
 
 
 class LocalWatch:
@@ -97,6 +118,7 @@ class LocalWatch:
         self._hub = hub
         self._key = key
         self._prefix = prefix
+        self.bucket = bucket(key)
         self._start = start_revision
         self._progress_interval = progress_interval
         self._max_pending = max_pending
@@ -111,7 +133,11 @@ class LocalWatch:
     def offer(self, events: Sequence[KVEvent], revision: int) -> None:
         if self._closed:
             return
-        mine = tuple(e for e in events if matches(self._key, self._prefix, e.kv.key))
+        watched = self._key
+        if self._prefix:
+            mine = tuple(e for e in events if e.kv.key.startswith(watched))
+        else:
+            mine = tuple(e for e in events if e.kv.key == watched)
         if not mine:
             return
         if len(self._pending) >= self._max_pending:

@@ -330,6 +330,10 @@ class KVStorage:
 def translate(event: KVEvent, predicate: Predicate | None) -> Event | None:
     """A key event as the object event a watcher with ``predicate`` should see, if any."""
     revision = event.revision
+    if predicate is None and event.type is not KVEventType.DELETE:
+        # No selector: the previous state is not needed, so it is not decoded.
+        current = decode(event.kv.value, revision)
+        return Event(EventType.ADDED if event.created else EventType.MODIFIED, current)
     prev = decode(event.prev.value, event.prev.mod_revision) if event.prev is not None else None
     if event.type is KVEventType.DELETE:
         if prev is None:

@@ -75,8 +75,8 @@ class ObjectReader(Protocol):
     async def get(
         self, resource: GroupVersionResource, namespace: str, name: str, *, live: bool = True
     ) -> Obj | None:
-        """The object, or None when there is none; with ``live=False`` a cache miss is
-        trusted rather than checked against the datastore."""
+        """The object (read-only: it may be the cache's own), or None when there is none; with
+        ``live=False`` a cache miss is trusted rather than checked against the datastore."""
         ...
 
     async def list(self, resource: GroupVersionResource, namespace: str = "") -> list[Obj]:

@@ -5,6 +5,8 @@ Upstream's plugins read informers, so a read costs no datastore round trip; a re
 datastore (unless the plugin says a miss is usual and harmless), so an object created a moment
 ago (say, the namespace a client creates just before its first pod) is never reported missing;
 lists are not, as upstream's listers are not.
+
+What a reader returns may be shared with the cache: plugins read it and never change it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ class RegistryReader:
     ) -> Obj | None:
         registry = self._registries[resource]
         key = registry.key(namespace, name)
+        get_shared = getattr(registry.storage, "get_shared", None)
+        if get_shared is not None:  # a watch cache: its own object, no copy
+            found: Obj | None = await get_shared(key)
+            if found is not None or not live:
+                return found
         for resource_version in ("0", "") if live else ("0",):
             try:
                 return await registry.storage.get(key, resource_version=resource_version)

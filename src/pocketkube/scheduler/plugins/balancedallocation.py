@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pocketkube.scheduler.framework.columns import ResourceColumns
+from pocketkube.scheduler.framework.columns import ResourceColumns, RowMemo
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.interface import MAX_NODE_SCORE, ClusterEvent, Handle
 from pocketkube.scheduler.framework.resources import CPU, MEMORY
@@ -56,6 +56,7 @@ class BalancedAllocation:
         names = [r.name for r in self.resources]
         if len(set(names)) != len(names):
             raise ValueError(f"resources: Duplicate value in {names}")
+        self._scores = RowMemo(np.int64)  # per-row scores across cycles (columns.RowMemo)
 
     def pre_score(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
@@ -87,14 +88,32 @@ class BalancedAllocation:
         requests = state.get(PRE_SCORE_KEY)
         if requests is None:
             requests = self._pod_requests(pod)
-        cpu_capacity, memory_capacity = columns.alloc_cpu[rows], columns.alloc_memory[rows]
-        both = (cpu_capacity > 0) & (memory_capacity > 0)
-        cpu = (columns.req_cpu[rows] + requests[0]) / np.where(both, cpu_capacity, 1)
-        memory = (columns.req_memory[rows] + requests[1]) / np.where(both, memory_capacity, 1)
-        std = np.abs(np.minimum(cpu, 1.0) - np.minimum(memory, 1.0)) / 2
-        scores: npt.NDArray[np.int64] = np.where(
-            both, ((1 - std) * MAX_NODE_SCORE).astype(np.int64), MAX_NODE_SCORE
-        )
+        wanted_cpu, wanted_memory = requests[0], requests[1]
+
+        def vector(rows: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+            cpu_capacity, memory_capacity = columns.alloc_cpu[rows], columns.alloc_memory[rows]
+            both = (cpu_capacity > 0) & (memory_capacity > 0)
+            cpu = (columns.req_cpu[rows] + wanted_cpu) / np.where(both, cpu_capacity, 1)
+            memory = (columns.req_memory[rows] + wanted_memory) / np.where(both, memory_capacity, 1)
+            std = np.abs(np.minimum(cpu, 1.0) - np.minimum(memory, 1.0)) / 2
+            scores: npt.NDArray[np.int64] = np.where(
+                both, ((1 - std) * MAX_NODE_SCORE).astype(np.int64), MAX_NODE_SCORE
+            )
+            return scores
+
+        def scalar(row: int) -> int:
+            cpu_capacity, memory_capacity = columns.alloc_cpu[row], columns.alloc_memory[row]
+            if not (cpu_capacity > 0 and memory_capacity > 0):
+                return MAX_NODE_SCORE
+            # float64 division, as the vector path (numpy divides int64 columns as float64).
+            cpu = float(columns.req_cpu[row] + wanted_cpu) / float(cpu_capacity)
+            memory = float(columns.req_memory[row] + wanted_memory) / float(memory_capacity)
+            std = abs(min(cpu, 1.0) - min(memory, 1.0)) / 2
+            return int((1 - std) * MAX_NODE_SCORE)
+
+        scores: npt.NDArray[np.int64] = self._scores.values(
+            columns, (wanted_cpu, wanted_memory), vector, scalar
+        )[rows]
         return scores
 
     def _pod_requests(self, pod: PodInfo) -> list[int]:

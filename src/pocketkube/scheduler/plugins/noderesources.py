@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pocketkube.scheduler.framework.columns import ResourceColumns
+from pocketkube.scheduler.framework.columns import ResourceColumns, RowMemo
 from pocketkube.scheduler.framework.cyclestate import CycleState
 from pocketkube.scheduler.framework.interface import (
     MAX_NODE_SCORE,
@@ -99,6 +99,9 @@ class NodeResourcesFit:
         names = [r.name for r in self.resources]
         # The default strategy also scores over the resource columns (see score_array).
         self._least_cpu_memory = kind == LEAST_ALLOCATED and names == [CPU, MEMORY]
+        # Per-row answers kept across cycles for each request shape (see columns.RowMemo).
+        self._fits = RowMemo(np.bool_)
+        self._scores = RowMemo(np.int64)
 
     def pre_filter(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
@@ -117,18 +120,33 @@ class NodeResourcesFit:
     def filter_mask(
         self, state: CycleState, pod: PodInfo, columns: ResourceColumns
     ) -> npt.NDArray[np.bool_] | None:
-        """``filter`` for every node of the snapshot at once (None: ask node by node)."""
+        """``filter`` for every node of the snapshot at once (None: ask node by node). The
+        result is shared across cycles: read-only."""
         request = state.get(PRE_FILTER_KEY)
         if request is None or request.scalar:
             return None
-        fits: npt.NDArray[np.bool_] = columns.pod_count < columns.alloc_pods
-        if request.milli_cpu > 0:
-            fits &= request.milli_cpu <= columns.alloc_cpu - columns.req_cpu
-        if request.memory > 0:
-            fits &= request.memory <= columns.alloc_memory - columns.req_memory
-        if request.ephemeral_storage > 0:
-            fits &= request.ephemeral_storage <= columns.alloc_storage - columns.req_storage
-        return fits
+        cpu, memory, storage = request.milli_cpu, request.memory, request.ephemeral_storage
+
+        def vector(rows: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+            fits: npt.NDArray[np.bool_] = columns.pod_count[rows] < columns.alloc_pods[rows]
+            if cpu > 0:
+                fits &= cpu <= columns.alloc_cpu[rows] - columns.req_cpu[rows]
+            if memory > 0:
+                fits &= memory <= columns.alloc_memory[rows] - columns.req_memory[rows]
+            if storage > 0:
+                fits &= storage <= columns.alloc_storage[rows] - columns.req_storage[rows]
+            return fits
+
+        def scalar(row: int) -> bool:
+            c = columns
+            return bool(
+                c.pod_count[row] < c.alloc_pods[row]
+                and (cpu <= 0 or cpu <= c.alloc_cpu[row] - c.req_cpu[row])
+                and (memory <= 0 or memory <= c.alloc_memory[row] - c.req_memory[row])
+                and (storage <= 0 or storage <= c.alloc_storage[row] - c.req_storage[row])
+            )
+
+        return self._fits.values(columns, (cpu, memory, storage), vector, scalar)
 
     def score_array(
         self,
@@ -143,21 +161,41 @@ class NodeResourcesFit:
         requests = state.get(PRE_SCORE_KEY)
         if requests is None:
             requests = self._pod_requests(pod)
-        total = np.zeros(len(rows), np.int64)
-        weights = np.zeros(len(rows), np.int64)
-        for allocatable, used, wanted, weight in (
-            (columns.alloc_cpu, columns.nz_cpu, requests[0], self.resources[0].weight),
-            (columns.alloc_memory, columns.nz_memory, requests[1], self.resources[1].weight),
-        ):
-            capacity = allocatable[rows]
-            requested = used[rows] + wanted
-            present = capacity > 0
-            share = (capacity - requested) * MAX_NODE_SCORE // np.where(present, capacity, 1)
-            total += np.where(present & (requested <= capacity), share, 0) * weight
-            weights += np.where(present, weight, 0)
-        scores: npt.NDArray[np.int64] = np.where(
-            weights > 0, total // np.where(weights > 0, weights, 1), 0
+        wanted = (requests[0], requests[1])
+        cpu_weight, memory_weight = self.resources[0].weight, self.resources[1].weight
+        resources = (
+            (columns.alloc_cpu, columns.nz_cpu, wanted[0], cpu_weight),
+            (columns.alloc_memory, columns.nz_memory, wanted[1], memory_weight),
         )
+
+        def vector(rows: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+            total = np.zeros(len(rows), np.int64)
+            weights = np.zeros(len(rows), np.int64)
+            for allocatable, used, request, weight in resources:
+                capacity = allocatable[rows]
+                requested = used[rows] + request
+                present = capacity > 0
+                share = (capacity - requested) * MAX_NODE_SCORE // np.where(present, capacity, 1)
+                total += np.where(present & (requested <= capacity), share, 0) * weight
+                weights += np.where(present, weight, 0)
+            scores: npt.NDArray[np.int64] = np.where(
+                weights > 0, total // np.where(weights > 0, weights, 1), 0
+            )
+            return scores
+
+        def scalar(row: int) -> int:
+            total = weights = 0
+            for allocatable, used, request, weight in resources:
+                capacity = int(allocatable[row])
+                requested = int(used[row]) + request
+                if capacity > 0:
+                    weights += weight
+                    if requested <= capacity:
+                        total += (capacity - requested) * MAX_NODE_SCORE // capacity * weight
+            return total // weights if weights > 0 else 0
+
+        key = (wanted, cpu_weight, memory_weight)
+        scores: npt.NDArray[np.int64] = self._scores.values(columns, key, vector, scalar)[rows]
         return scores
 
     def filter_nodes(
