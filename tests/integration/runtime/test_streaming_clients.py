@@ -85,8 +85,10 @@ async def test_kubectl_exec_and_attach(
     code, _, err = await run_kubectl(kubeconfig, "exec", "p", "--", "fail", env=env)
     assert code == 1
     assert b"Internal error occurred: container not running" in err
-    # Nothing on stderr: kubectl up to 1.33 drops (and logs "Unknown stream id 1, discarding
-    # message") what comes before it created its streams, so v5 gets no ready message.
+    # Nothing on stderr: kubectl up to 1.33 drops what reaches it before it created its streams
+    # (logging "Unknown stream id 1, discarding message"), so on v5 the server sends no ready
+    # message and nothing before the client's first message or a grace (the same holds for
+    # the attach below, whose output comes at once).
     assert await run_kubectl(
         kubeconfig, "exec", "-i", "p", "--", "cat", env=env, stdin=b"in\n"
     ) == (0, b"in\n", b"")

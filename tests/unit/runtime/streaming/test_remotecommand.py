@@ -28,6 +28,7 @@ class FakeSocket:
         for channel, data in incoming:
             self.incoming.put_nowait((OP_BINARY, bytes([channel]) + data))
         self.sent: list[tuple[int, bytes]] = []
+        self.times: list[float] = []  # when each was sent, by the loop's clock
         self.status_sent = asyncio.Event()
 
     async def receive(self) -> tuple[int, bytes] | None:
@@ -39,6 +40,7 @@ class FakeSocket:
         decoded = self.codec.decode(payload)
         assert decoded is not None
         self.sent.append(decoded)
+        self.times.append(asyncio.get_running_loop().time())
         if decoded[0] == remotecommand.ERROR:
             self.status_sent.set()
         await asyncio.sleep(0)  # a send is a suspension point, as a real drain is
@@ -219,6 +221,36 @@ async def test_websocket_order(
     provider = ScriptedProvider(script, error=error)
     await asyncio.wait_for(remotecommand.serve_websocket(ws, protocol, provider, "exec", req), 5)
     assert ws.sent == sent
+
+
+@pytest.mark.parametrize(
+    ("protocol", "incoming", "grace", "held"),
+    [
+        pytest.param("v5.channel.k8s.io", [], 0.05, True, id="v5-waits-out-the-grace"),
+        pytest.param(
+            "v5.channel.k8s.io", [(255, b"\x00")], 30.0, False, id="v5-client-message-releases"
+        ),
+        pytest.param("v4.channel.k8s.io", [], 30.0, False, id="v4-sends-at-once"),
+    ],
+)
+async def test_v5_sends_once_the_clients_streams_exist(
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
+    incoming: list[tuple[int, bytes]],
+    grace: float,
+    held: bool,
+) -> None:
+    """kubectl up to 1.33 drops what arrives before it created its streams; its first message
+    comes after them, and so does the grace's end (surely enough)."""
+    monkeypatch.setattr(remotecommand, "V5_STREAMS_GRACE", grace)
+    ws = FakeSocket(protocol, incoming)
+    start = asyncio.get_running_loop().time()
+    serving = remotecommand.serve_websocket(
+        ws, protocol, ScriptedProvider([(1, b"a")]), "exec", request(stdin=bool(incoming))
+    )
+    await asyncio.wait_for(serving, 5)
+    assert (1, b"a") in ws.sent
+    assert (ws.times[0] - start >= grace / 2) is held  # (timers may fire a tick early)
 
 
 async def test_websocket_write_after_the_command_returned_is_refused() -> None:
