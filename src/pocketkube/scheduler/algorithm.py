@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +96,41 @@ def _record(diagnosis: Diagnosis, node: NodeInfo, status: Status) -> None:
         diagnosis.unschedulable_plugins.add(status.plugin)
 
 
+class RowNodes(Sequence[NodeInfo]):
+    """The nodes at ``rows`` of ``nodes``, in that order, taken only when asked for: a cycle
+    whose score plugins all work on columns touches just the chosen node, not the hundreds of
+    feasible ones (each a cold object in memory)."""
+
+    __slots__ = ("_nodes", "_rows", "_taken")
+
+    def __init__(self, nodes: Sequence[NodeInfo], rows: npt.NDArray[np.intp]) -> None:
+        self._nodes = nodes
+        self._rows = rows
+        self._taken: list[NodeInfo] | None = None
+
+    def _all(self) -> list[NodeInfo]:
+        if self._taken is None:
+            self._taken = list(map(self._nodes.__getitem__, self._rows.tolist()))
+        return self._taken
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> NodeInfo: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[NodeInfo]: ...
+
+    def __getitem__(self, index: int | slice) -> NodeInfo | Sequence[NodeInfo]:
+        if isinstance(index, slice) or self._taken is not None:
+            return self._all()[index]
+        return self._nodes[int(self._rows[index])]
+
+    def __iter__(self) -> Iterator[NodeInfo]:
+        return iter(self._all())
+
+
 class Algorithm:
     """Keeps the rotating start index between cycles; otherwise stateless."""
 
@@ -119,7 +154,7 @@ class Algorithm:
 
     def find_nodes_that_fit(
         self, framework: Framework, state: CycleState, pod: PodInfo
-    ) -> tuple[list[NodeInfo], Diagnosis]:
+    ) -> tuple[Sequence[NodeInfo], Diagnosis]:
         diagnosis = Diagnosis()
         all_nodes = framework.handle.snapshot.list()
         result, status = framework.run_pre_filter_plugins(state, pod)
@@ -159,7 +194,7 @@ class Algorithm:
         pod: PodInfo,
         nodes: Sequence[NodeInfo],
         diagnosis: Diagnosis,
-    ) -> list[NodeInfo]:
+    ) -> Sequence[NodeInfo]:
         """Filter from the rotating start until ``wanted`` nodes fit or all were tried.
 
         Nodes go through in chunks: node-static answers come from the cache, the other
@@ -170,6 +205,7 @@ class Algorithm:
             return []
         wanted = num_feasible_nodes_to_find(count, framework.percentage_of_nodes_to_score)
         start = self.next_start_node_index % count
+        feasible: Sequence[NodeInfo]
         if getattr(framework.handle, "has_nominated_pods", lambda: True)():
             feasible, processed = self._filter_with_nominated(
                 framework, state, pod, nodes, start, wanted, diagnosis
@@ -193,7 +229,7 @@ class Algorithm:
         start: int,
         wanted: int,
         diagnosis: Diagnosis,
-    ) -> tuple[list[NodeInfo], int] | None:
+    ) -> tuple[Sequence[NodeInfo], int] | None:
         """All nodes at once over the snapshot's resource columns, when every filter after
         the node-static ones can answer as a mask; None sends the caller to the chunked path.
         Same nodes, same order, same rotation as the chunked path."""
@@ -230,7 +266,7 @@ class Algorithm:
         else:
             processed = count
         rows = (hits + start) % count
-        feasible = list(map(nodes.__getitem__, rows.tolist()))
+        feasible = RowNodes(nodes, rows)
         state.write(FEASIBLE_ROWS, rows)
         if not feasible:
             # Explain every node: its node-static answer, or the first filter refusing it.

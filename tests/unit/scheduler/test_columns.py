@@ -92,3 +92,24 @@ def test_a_new_layout_and_old_keys_are_forgotten() -> None:
     assert calls == [10, 10, 10, 10]
     memo.values(ResourceColumns(nodes), "b", vector, lambda row: 0)  # a new row order
     assert calls == [10, 10, 10, 10, 10]
+
+
+def test_a_log_that_no_longer_reaches_back_means_asking_every_row() -> None:
+    rng = random.Random(9)
+    nodes = _cluster(rng, 30)
+    columns = ResourceColumns(nodes)
+    columns._log_limit = 4  # a short log: the memo's position falls off its front
+    calls: list[int] = []
+
+    def vector(rows: Any) -> Any:
+        calls.append(len(rows))
+        return columns.pod_count[rows].copy()
+
+    memo = RowMemo(np.int64)
+    memo.values(columns, "k", vector, lambda row: int(columns.pod_count[row]))
+    _grow(rng, nodes, columns, 2)  # within the log: row by row
+    assert memo.values(columns, "k", vector, lambda row: -1).tolist().count(-1) == 2
+    assert calls == [30]
+    _grow(rng, nodes, columns, 9)  # past it: every row again
+    assert memo.values(columns, "k", vector, lambda row: -1).tolist() == columns.pod_count.tolist()
+    assert calls == [30, 30]

@@ -4,11 +4,12 @@ operations instead of a Python loop over a thousand nodes.
 Row ``i`` is node ``i`` of the snapshot's list. The cache marks a node dirty whenever its pods
 or its Node object change, and the snapshot rewrites those rows before a cycle reads them.
 ``node_version`` counts Node-object changes per row: node-static filter answers remembered per
-row stay valid while it does not move (``staticfilter``). ``row_version`` counts every rewrite
-of a row: a :class:`RowMemo` keeps a plugin's per-row answers for one kind of pod across cycles
-and asks again only for the rows rewritten since (a bound pod changes one row, so a cycle costs a
-few Python-level rows instead of a dozen vector operations). Plugins that can work on columns
-offer ``filter_mask`` / ``score_array`` beside their per-node methods, with the same answers.
+row stay valid while it does not move (``staticfilter``). Every rewrite of a row is also logged
+(``rewritten_since``): a :class:`RowMemo` keeps a plugin's per-row answers for one kind of pod
+across cycles and asks again only for the rows rewritten since (a bound pod changes one row, so
+a cycle costs a few Python-level rows instead of a dozen vector operations). Plugins that can
+work on columns offer ``filter_mask`` / ``score_array`` beside their per-node methods, with the
+same answers.
 """
 
 from __future__ import annotations
@@ -45,10 +46,14 @@ class ResourceColumns:
         self.nz_cpu: Int64s = np.zeros(size, np.int64)
         self.nz_memory: Int64s = np.zeros(size, np.int64)
         self.node_version: Int64s = np.zeros(size, np.int64)
-        self.row_version: Int64s = np.zeros(size, np.int64)
         self._objects: list[object] = [None] * size
         for i, node in enumerate(nodes):
             self.update(i, node)
+        # Rows rewritten since the columns were built, oldest first; the log's first entries
+        # are dropped as it grows (``_dropped`` of them so far).
+        self._rewrites: list[int] = []
+        self._dropped = 0
+        self._log_limit = max(1024, 4 * size)
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -65,10 +70,27 @@ class ResourceColumns:
         self.pod_count[i] = len(node.pods)
         self.nz_cpu[i] = node.non_zero_requested.milli_cpu
         self.nz_memory[i] = node.non_zero_requested.memory
-        self.row_version[i] += 1
+        if hasattr(self, "_rewrites"):  # not while the columns are being built
+            self._rewrites.append(i)
+            if len(self._rewrites) > self._log_limit:
+                half = len(self._rewrites) // 2
+                del self._rewrites[:half]
+                self._dropped += half
         if self._objects[i] is not node.node:
             self._objects[i] = node.node
             self.node_version[i] += 1
+
+    @property
+    def position(self) -> int:
+        """Where the rewrite log ends now (see ``rewritten_since``)."""
+        return self._dropped + len(self._rewrites)
+
+    def rewritten_since(self, position: int) -> list[int] | None:
+        """The rows rewritten after ``position`` (repeats included), or None when the log no
+        longer reaches back that far."""
+        if position < self._dropped:
+            return None
+        return self._rewrites[position - self._dropped :]
 
     def refresh(self, node: NodeInfo) -> None:
         i = self.index.get(node.name)
@@ -81,12 +103,12 @@ SCALAR_ROWS = 16
 
 
 class _Remembered:
-    __slots__ = ("layout", "values", "versions")
+    __slots__ = ("layout", "position", "values")
 
-    def __init__(self, layout: int, values: npt.NDArray[Any], versions: Int64s) -> None:
+    def __init__(self, layout: int, values: npt.NDArray[Any], position: int) -> None:
         self.layout = layout
         self.values = values
-        self.versions = versions
+        self.position = position
 
 
 class RowMemo:
@@ -109,22 +131,27 @@ class RowMemo:
     ) -> npt.NDArray[Any]:
         """The answer of every row, current: shared, so read-only."""
         entry = self._entries.get(key)
-        if entry is None or entry.layout != columns.layout:
+        changed = None
+        if entry is not None and entry.layout == columns.layout:
+            changed = columns.rewritten_since(entry.position)
+        if entry is None or changed is None:
             rows = np.arange(len(columns), dtype=np.intp)
             values = np.asarray(vector(rows), dtype=self._dtype)
-            entry = _Remembered(columns.layout, values, columns.row_version.copy())
+            entry = _Remembered(columns.layout, values, columns.position)
             self._entries[key] = entry
+            self._entries.move_to_end(key)
             if len(self._entries) > self._limit:
                 self._entries.popitem(last=False)
-        else:
-            self._entries.move_to_end(key)
-            stale = np.flatnonzero(entry.versions != columns.row_version)
+            return entry.values
+        self._entries.move_to_end(key)
+        if changed:
+            stale = set(changed)
             if len(stale) > SCALAR_ROWS:
-                entry.values[stale] = vector(stale)
-                entry.versions[stale] = columns.row_version[stale]
-            elif len(stale):
-                values, versions, current = entry.values, entry.versions, columns.row_version
-                for row in stale.tolist():
+                rows = np.fromiter(stale, np.intp, len(stale))
+                entry.values[rows] = vector(rows)
+            else:
+                values = entry.values
+                for row in stale:
                     values[row] = scalar(row)
-                    versions[row] = current[row]
+            entry.position = columns.position
         return entry.values
