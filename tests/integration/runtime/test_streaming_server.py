@@ -130,7 +130,7 @@ async def test_websocket_base64_and_tty_resize(
     assert channels[1] == b"80x24\n100x30\n"
     assert provider.sizes == [TerminalSize(80, 24), TerminalSize(100, 30)]
     assert 2 not in channels  # a terminal merges stderr
-    assert channels[3] == b""  # before v4: nothing on success
+    assert 3 not in channels  # before v4: nothing on success
 
 
 async def test_websocket_attach(server: tuple[StreamingServer, FakeProvider]) -> None:

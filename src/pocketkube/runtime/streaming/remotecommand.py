@@ -183,8 +183,10 @@ async def serve_websocket(
             run.cancel()
         else:
             reader.cancel()
-            with contextlib.suppress(ConnectionError, OSError):
-                await send(ERROR, status.encode(run.result(), json_status=codec.json_status))
+            outcome = status.encode(run.result(), json_status=codec.json_status)
+            if outcome:  # before v4 a success sends nothing on the error channel, as upstream
+                with contextlib.suppress(ConnectionError, OSError):
+                    await send(ERROR, outcome)
     await ws.close()
 
 

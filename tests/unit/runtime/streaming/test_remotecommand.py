@@ -195,8 +195,8 @@ EXIT_3 = json.dumps(status.exit_code(3), separators=(",", ":")).encode()
             [],
             [(1, b"a")],
             None,
-            [(1, b""), (1, b"a"), (3, b""), CLOSED],
-            id="v1-success-empty-status",
+            [(1, b""), (1, b"a"), CLOSED],
+            id="v1-success-sends-no-status",
         ),
         pytest.param(
             "base64.channel.k8s.io",
