@@ -273,7 +273,7 @@ async def run_kubelet(*, kubeconfig: Path, options: KubeletOptions) -> None:
             holder.append(kubelet)
             pods.add_handler(
                 on_add=kubelet.pod_changed,
-                on_update=lambda old, new: kubelet.pod_changed(new),
+                on_update=kubelet.pod_updated,
                 on_delete=kubelet.pod_changed,
             )
             print(f"pocketkube kubelet: node {options.node_name}, root {root}", flush=True)

@@ -114,6 +114,20 @@ class Kubelet:
     def pod_changed(self, pod: Obj) -> None:
         self.workers.update(podutil.uid(pod))
 
+    def pod_updated(self, old: Obj, new: Obj) -> None:
+        """An update of the pod in the API. As upstream (HandlePodReconcile), one that changed
+        only the status — most often our own status write coming back — does not sync the
+        pod, unless the status may change what we report: a readiness gate's condition, or a
+        phase that is not ours (e.g. another component ended the pod)."""
+        if podutil.differ_semantically(old, new) or self._status_concerns_us(new):
+            self.pod_changed(new)
+
+    def _status_concerns_us(self, pod: Obj) -> bool:
+        ours = self.status_manager.get(podutil.uid(pod))
+        if ours is None or pod.get("spec", {}).get("readinessGates"):
+            return True
+        return (pod.get("status") or {}).get("phase") != ours.get("phase")
+
     def probe_failed(self, pod_uid: str, container_id: str, probe: str) -> None:
         """A liveness or startup probe gave up on a container: restart it (by policy)."""
         self._probe_failures[container_id] = probe

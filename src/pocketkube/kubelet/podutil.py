@@ -38,6 +38,23 @@ def full_name(pod: Obj) -> str:
     return f"{meta['name']}_{meta.get('namespace', 'default')}({meta['uid']})"
 
 
+def differ_semantically(old: Obj, new: Obj) -> bool:
+    """Whether an update changed what the kubelet runs, as upstream's pod config decides
+    (podsDifferSemantically): the spec, labels, annotations, or the deletion. A change of the
+    status alone is not one."""
+    old_meta, new_meta = old.get("metadata", {}), new.get("metadata", {})
+    return old.get("spec") != new.get("spec") or any(
+        old_meta.get(key) != new_meta.get(key)
+        for key in (
+            "labels",
+            "annotations",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "uid",
+        )
+    )
+
+
 def restart_policy(pod: Obj) -> str:
     return str(pod.get("spec", {}).get("restartPolicy") or "Always")
 

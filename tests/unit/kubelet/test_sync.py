@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+from typing import Any
+
+import pytest
 
 from pocketkube.kubelet.podworkers import DONE, WAIT
 from tests.unit.kubelet.harness import Harness, make_pod, state_of
@@ -274,3 +278,48 @@ async def test_a_pod_that_cannot_start_yet_shows_container_creating_at_once() ->
         assert waiting["reason"] == "ContainerCreating"
     finally:
         writer.cancel()
+
+
+@pytest.mark.parametrize(
+    ("change", "syncs"),
+    [
+        ({"status": {"phase": "Running", "podIP": "10.42.0.9"}}, False),  # our write, back
+        ({"status": {"phase": "Failed"}}, True),  # someone else ended the pod
+        ({"metadata": {"labels": {"a": "b"}}}, True),
+        ({"metadata": {"annotations": {"a": "b"}}}, True),
+        ({"metadata": {"deletionTimestamp": "2024-01-01T00:00:00Z"}}, True),
+        (
+            {
+                "metadata": {"resourceVersion": "9", "managedFields": []},
+                "status": {"phase": "Running"},
+            },
+            False,
+        ),
+        ({"status": {"phase": "Pending"}}, True),  # not what we report (yet): look again
+        ({"spec": {"activeDeadlineSeconds": 5}}, True),
+    ],
+)
+async def test_only_updates_that_concern_the_pod_sync_it(
+    change: dict[str, Any], syncs: bool
+) -> None:
+    h = Harness()
+    old = h.add(make_pod())
+    uid = old["metadata"]["uid"]
+    await h.settle(uid)
+    new = copy.deepcopy(old)
+    for key, fields in change.items():
+        new.setdefault(key, {}).update(fields)
+    h.kubelet.pod_updated(old, new)
+    assert (uid in h.kubelet.workers.known()) is syncs
+
+
+async def test_a_status_update_syncs_a_pod_with_readiness_gates() -> None:
+    h = Harness()
+    old = h.add(make_pod(readinessGates=[{"conditionType": "example.com/lb"}]))
+    uid = old["metadata"]["uid"]
+    await h.settle(uid)
+    new = copy.deepcopy(old)
+    gate = {"type": "example.com/lb", "status": "True"}
+    new["status"] = {"phase": "Running", "conditions": [gate]}
+    h.kubelet.pod_updated(old, new)
+    assert uid in h.kubelet.workers.known()
