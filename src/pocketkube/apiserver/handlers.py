@@ -9,7 +9,6 @@ always asks), ``PartialObjectMetadata`` for metadata-only clients, and watch str
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from pocketkube.api import status
+from pocketkube.api.jsoncopy import json_copy
 from pocketkube.api.patch import (
     PatchError,
     UnsupportedPatchTypeError,
@@ -370,7 +370,7 @@ class _Call:
         if self.entry.subresource("status") is None:
             return desired
         if self.info.subresource == "status":
-            merged = copy.deepcopy(current)
+            merged = json_copy(current)
             if "status" in desired:
                 merged["status"] = desired["status"]
             else:
@@ -410,9 +410,7 @@ class _Call:
                         self.entry.group,
                     )
                 )
-            return await self._admitted(
-                self._keep_status_split(copy.deepcopy(obj), current), current
-            )
+            return await self._admitted(self._keep_status_split(json_copy(obj), current), current)
 
         with self._tracking():
             updated = await self.registry.update(

@@ -7,16 +7,14 @@ spec and bumps it only when the spec changes, and refuses to let an update rewri
 
 from __future__ import annotations
 
-import copy
 import os
 import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from pocketkube.api import status
+from pocketkube.api.jsoncopy import json_copy
 from pocketkube.api.status import StatusError
 
 # Upstream's generator alphabet leaves out vowels and look-alike characters (no words, no 0/O).
@@ -49,16 +47,6 @@ def new_uid() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def json_copy(obj: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of a JSON-shaped object: an orjson round trip is ~10x cheaper than deepcopy,
-    which remains for anything JSON cannot carry (so the caller's errors stay the same)."""
-    try:
-        copied: dict[str, Any] = orjson.loads(orjson.dumps(obj))
-    except (TypeError, orjson.JSONEncodeError):
-        return copy.deepcopy(obj)
-    return copied
 
 
 def generate_name(base: str) -> str:

@@ -9,13 +9,13 @@ the Status a client expects.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pocketkube.api import status
+from pocketkube.api.jsoncopy import json_copy
 from pocketkube.api.status import StatusError
 from pocketkube.api.validation import NameValidator, name_is_dns_subdomain, validate_object_meta
 from pocketkube.apiserver.defaults import apply_defaults, validate_kind
@@ -158,7 +158,7 @@ class ResourceRegistry:
         async def update(current: Obj | None) -> Obj:
             if current is None:
                 raise NotFound(f"{name} not found")
-            desired = await mutate(copy.deepcopy(current))
+            desired = await mutate(json_copy(current))
             updated = prepare_for_update(
                 desired, current, api_version=info.api_version, kind=info.kind
             )
@@ -252,7 +252,7 @@ class ResourceRegistry:
             return obj
 
         if options.dry_run:
-            return await mark(copy.deepcopy(await self.storage.get(self.key(namespace, name))))
+            return await mark(json_copy(await self.storage.get(self.key(namespace, name))))
         marked = await self.storage.guaranteed_update(self.key(namespace, name), mark)
         if grace == 0 and not marked["metadata"].get("finalizers"):
             return await self._finish_if_finalized(namespace, marked)

@@ -18,9 +18,9 @@ the merge below may work in place.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from pocketkube.api.jsoncopy import json_copy
 from pocketkube.api.patch.errors import PatchError
 from pocketkube.api.patch.json_patch import json_equal
 from pocketkube.api.patch.schema import FieldSchema
@@ -42,7 +42,7 @@ def apply_strategic_merge_patch(
         raise PatchError("strategic merge patch must be a JSON object", bad_request=True)
     if not isinstance(doc, dict):
         raise PatchError("strategic merge patch applies to a JSON object only")
-    result: dict[str, Any] = _merge_map(copy.deepcopy(doc), copy.deepcopy(patch), schema)
+    result: dict[str, Any] = _merge_map(json_copy(doc), json_copy(patch), schema)
     return result
 
 
