@@ -685,3 +685,14 @@ async def test_watcher_closed_as_the_cache_becomes_fresh_is_not_registered() -> 
         assert cache.statistics()["watchers"] == 0
     finally:
         await cache.close()
+
+
+async def test_get_shared_is_the_cached_object(storage: KVStorage) -> None:
+    await storage.create(key("a"), pod("a"))
+    async with cacher(storage) as cache:
+        shared = await cache.get_shared(key("a"))
+        assert shared is not None
+        assert shared["metadata"]["name"] == "a"
+        assert await cache.get_shared(key("a")) is shared  # no copy
+        assert await cache.get_shared(key("missing")) is None
+        assert await cache.get_shared("/registry/nodes/n") is None  # not this cache's prefix
