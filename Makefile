@@ -43,6 +43,7 @@ test: deps system-deps lint
 bench: deps system-deps
 	$(BIN)/python -m bench.storage_bench
 	$(BIN)/python -m bench.http_floor_bench
+	$(BIN)/python -m bench.write_cost_bench
 	$(BIN)/python -m bench.scheduler_bench
 	$(BIN)/python -m bench.kubelet_bench
 	$(BIN)/python -m bench.streaming_bench
