@@ -17,9 +17,10 @@ in the schedule's zone: a wall time skipped by a DST change never runs, a repeat
 from __future__ import annotations
 
 import datetime as dt
-import re
 import zoneinfo
 from dataclasses import dataclass
+
+from pocketkube.api.goduration import duration_seconds
 
 _MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 MONTHS = {m: i + 1 for i, m in enumerate(_MONTH_NAMES)}
@@ -42,8 +43,6 @@ _BOUNDS: tuple[tuple[int, int, dict[str, int] | None], ...] = (
 )
 _FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
 SEARCH_YEARS = 5  # robfig gives up after five years without a match
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
 class ScheduleError(ValueError):
@@ -160,14 +159,10 @@ def parse(spec: str, *, zone: dt.tzinfo = dt.UTC) -> Schedule:
 
 
 def _every(text: str) -> float:
-    seconds, pos = 0.0, 0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not text or pos != len(text):
-        raise ScheduleError(f"failed to parse duration @every {text}")
+    try:
+        seconds = duration_seconds(text)
+    except ValueError:
+        raise ScheduleError(f"failed to parse duration @every {text}") from None
     return float(max(1, round(seconds)))  # robfig: at least a second, whole seconds
 
 

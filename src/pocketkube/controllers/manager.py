@@ -15,10 +15,10 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable, Sequence
 
 from pocketkube.api import bootstraptoken as bt
+from pocketkube.api.goduration import duration_seconds
 from pocketkube.client import resources
 from pocketkube.client.resources import CERTIFICATE_SIGNING_REQUESTS
 from pocketkube.controllers import (
@@ -189,22 +189,13 @@ def parse_controllers(value: str) -> tuple[str, ...]:
     return names
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
 def parse_duration(value: str) -> dt.timedelta:
     """A Go duration as upstream's flags take it: ``8760h``, ``1h30m``, ``90s``."""
-    text = value.strip()
-    if text in ("0", ""):
-        raise ConfigError(f"invalid duration {value!r}")
-    seconds, pos = 0.0, 0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or seconds <= 0:
+    try:
+        seconds = duration_seconds(value.strip())
+    except ValueError:
+        raise ConfigError(f"invalid duration {value!r}") from None
+    if seconds <= 0:
         raise ConfigError(f"invalid duration {value!r}")
     return dt.timedelta(seconds=seconds)
 

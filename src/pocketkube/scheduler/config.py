@@ -8,13 +8,14 @@ upstream merges user plugin sets into the defaults.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pocketkube.api.goduration import duration_seconds
 
 API_VERSION = "kubescheduler.config.k8s.io/v1"
 KIND = "KubeSchedulerConfiguration"
@@ -206,20 +207,13 @@ def parse_config(obj: Any) -> SchedulerConfig:
     return config
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|h|m|s)")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3}
-
-
 def _seconds(value: Any, where: str) -> float:
     """A metav1.Duration: a Go duration string such as ``15s`` or ``1m30s``."""
-    text = str(value).strip()
-    seconds, pos = 0.0, 0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            break
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not text or pos != len(text) or seconds <= 0:
+    try:
+        seconds = duration_seconds(str(value).strip())
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
         raise ConfigError(f"leaderElection.{where}: invalid duration {value!r}")
     return seconds
 
