@@ -67,6 +67,7 @@ class StatusManager:
         self._pods: dict[str, Obj] = {}  # uid -> the pod (for its name and namespace)
         self._sent: dict[str, Obj] = {}  # uid -> the last status the API accepted
         self._dirty: set[str] = set()
+        self._in_flight: set[str] = set()  # one patch per pod at a time, so none lands out of order
         self._held: dict[str, float] = {}  # uid -> when its held status is written at the latest
         self._delete: set[str] = set()
         self._wake = asyncio.Event()
@@ -136,18 +137,33 @@ class StatusManager:
                 for uid in [uid for uid, due in self._held.items() if due <= now]:
                     del self._held[uid]
                     self._dirty.add(uid)
-                batch, self._dirty = self._dirty, set()
+                # A pod whose patch is on the way waits for it: two patches of one pod at once
+                # could land in either order and leave the older status in the API.
+                batch = self._dirty - self._in_flight
+                self._dirty -= batch
                 for uid in batch:
+                    self._in_flight.add(uid)
                     group.create_task(self._sync_one(uid, semaphore))
 
     def _mark_stale(self) -> None:
-        """Pods whose API copy lost what we sent (a restarted API server, a failed patch)."""
+        """Pods whose API copy lost what we sent (a restarted API server, a failed patch): what
+        we sent counts as not sent, so the patch goes again."""
         for uid, status in self._statuses.items():
             pod = self._api_pod(uid)
             if pod is not None and not _contains(pod.get("status") or {}, status):
+                if uid not in self._in_flight:
+                    self._sent.pop(uid, None)
                 self._dirty.add(uid)
 
     async def _sync_one(self, uid: str, semaphore: asyncio.Semaphore) -> None:
+        try:
+            await self._patch_one(uid, semaphore)
+        finally:
+            self._in_flight.discard(uid)
+            if uid in self._dirty:
+                self._wake.set()  # what came meanwhile goes next
+
+    async def _patch_one(self, uid: str, semaphore: asyncio.Semaphore) -> None:
         async with semaphore:
             pod = self._pods.get(uid)
             status = self._statuses.get(uid)

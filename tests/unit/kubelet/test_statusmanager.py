@@ -123,3 +123,57 @@ async def test_an_equal_status_set_while_the_patch_is_sent_is_not_sent_again() -
     await manager._sync_one("u1", semaphore)
     await manager._sync_one("u1", semaphore)
     assert len(client.patches) == 1
+
+
+class _SlowClient(Client):
+    """Patches that take a while, so a newer status can be set while one is on the way; it
+    notes how many patches of a pod were ever under way at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.under_way = 0
+        self.most_at_once = 0
+
+    async def patch(self, path: str, patch: dict[str, object], **kw: object) -> dict[str, object]:
+        self.under_way += 1
+        self.most_at_once = max(self.most_at_once, self.under_way)
+        try:
+            await asyncio.sleep(0.05)
+            return await super().patch(path, patch, **kw)
+        finally:
+            self.under_way -= 1
+
+
+async def test_one_patch_of_a_pod_at_a_time_and_the_newest_last() -> None:
+    client = _SlowClient()
+    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}}
+    manager = StatusManager(client=client, api_pod=lambda uid: None)
+    task = asyncio.create_task(manager.run())
+    try:
+        manager.set(pod, {"phase": "Running", "ready": 1})
+        await asyncio.sleep(0.01)  # its patch is on the way
+        manager.set(pod, {"phase": "Running", "ready": 2})
+        await asyncio.sleep(0.01)
+        manager.set(pod, {"phase": "Running", "ready": 3})
+        await asyncio.sleep(0.3)
+        assert client.most_at_once == 1
+        assert client.patches[-1][1]["status"]["ready"] == 3
+    finally:
+        task.cancel()
+
+
+async def test_a_resync_sends_again_what_the_api_lost() -> None:
+    client = Client()
+    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}}
+    api_copy = {**pod, "status": {"phase": "Pending"}}  # our Running was lost (or overtaken)
+    manager = StatusManager(client=client, api_pod=lambda uid: api_copy, resync=0.1)
+    task = asyncio.create_task(manager.run())
+    try:
+        manager.set(pod, {"phase": "Running"})
+        await asyncio.sleep(0.05)
+        assert len(client.patches) == 1
+        await asyncio.sleep(0.2)  # a resync finds the API copy without it: sent again
+        assert len(client.patches) >= 2
+        assert client.patches[-1][1]["status"]["phase"] == "Running"
+    finally:
+        task.cancel()
