@@ -74,7 +74,8 @@ def pod(i: int) -> dict[str, Any]:
     }
 
 
-async def _in_parallel(count: int, make: Any) -> None:
+async def in_parallel(count: int, make: Any, concurrency: int = CONCURRENCY) -> None:
+    """``make(i)`` for every i below ``count``, ``concurrency`` at a time."""
     queue = iter(range(count))
 
     async def worker() -> None:
@@ -82,7 +83,7 @@ async def _in_parallel(count: int, make: Any) -> None:
             await make(i)
 
     async with asyncio.TaskGroup() as group:
-        for _ in range(CONCURRENCY):
+        for _ in range(concurrency):
             group.create_task(worker())
 
 
@@ -98,8 +99,8 @@ async def populate(client: Client, nodes: int, pods: int) -> str:
     async def make_pod(i: int) -> None:
         await client.create(f"/api/v1/namespaces/{NAMESPACE}/pods", pod(i))
 
-    await _in_parallel(nodes, make_node)
-    await _in_parallel(pods, make_pod)
+    await in_parallel(nodes, make_node)
+    await in_parallel(pods, make_pod)
     listed = await client.list(f"/api/v1/namespaces/{NAMESPACE}/pods", params={"limit": "1"})
     return str(listed["metadata"]["resourceVersion"])
 

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.apiserver_bench import Server, running_server
-from bench.scheduler_bench import node, pod, wait_for_file
+from bench.scheduler_bench import in_parallel, node, pod, wait_for_file
 from pocketkube.client import Client, load_kubeconfig
 from pocketkube.client.events import micro_time
 
@@ -32,27 +32,12 @@ CONCURRENCY = 64
 NODES = 10
 
 
-async def _in_parallel(count: int, write: Callable[[int], Awaitable[object]]) -> float:
-    """``write(i)`` for every i below ``count``, CONCURRENCY at a time; the seconds it took."""
-    numbers = iter(range(count))
-
-    async def worker() -> None:
-        for i in numbers:
-            await write(i)
-
-    started = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        for _ in range(CONCURRENCY):
-            group.create_task(worker())
-    return time.perf_counter() - started
-
-
 async def _phase(
     name: str, server: Server, count: int, write: Callable[[int], Awaitable[object]]
 ) -> None:
-    cpu = server.cpu_seconds()
-    seconds = await _in_parallel(count, write)
-    cpu = server.cpu_seconds() - cpu
+    cpu, started = server.cpu_seconds(), time.perf_counter()
+    await in_parallel(count, write, CONCURRENCY)
+    seconds, cpu = time.perf_counter() - started, server.cpu_seconds() - cpu
     print(f"| {name} | {count:,} | {count / seconds:,.0f} | {cpu * 1000 / count:.3f} |", flush=True)
 
 

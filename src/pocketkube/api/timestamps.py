@@ -6,6 +6,7 @@ not fail on a bad timestamp someone else wrote."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 
 def utcnow() -> dt.datetime:
@@ -15,6 +16,18 @@ def utcnow() -> dt.datetime:
 def rfc3339(when: dt.datetime) -> str:
     """``when`` as a metav1.Time: UTC, whole seconds."""
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_formatted_second: tuple[int, str] = (-1, "")
+
+
+def second_text(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` (UTC) of a second since the epoch. Timestamps are written hundreds
+    of times a second, so the latest second's text is kept rather than formatted each time."""
+    global _formatted_second
+    if _formatted_second[0] != seconds:
+        _formatted_second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return _formatted_second[1]
 
 
 def parse_time(value: object) -> dt.datetime | None:

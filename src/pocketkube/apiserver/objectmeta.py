@@ -16,6 +16,7 @@ from typing import Any
 from pocketkube.api import status
 from pocketkube.api.jsoncopy import json_copy
 from pocketkube.api.status import StatusError
+from pocketkube.api.timestamps import second_text
 
 # Upstream's generator alphabet leaves out vowels and look-alike characters (no words, no 0/O).
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -28,16 +29,8 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_formatted_second: tuple[int, str] = (-1, "")
-
-
 def now_rfc3339() -> str:
-    # Creates come hundreds a second and timestamps have whole seconds: format each second once.
-    global _formatted_second
-    second = int(time.time())
-    if _formatted_second[0] != second:
-        _formatted_second = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
-    return _formatted_second[1]
+    return second_text(int(time.time())) + "Z"
 
 
 def new_uid() -> str:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from pocketkube.api.timestamps import second_text
 from pocketkube.client.resources import EVENTS_V1
 from pocketkube.client.rest import ApiError, Obj, Params, PatchType
 
@@ -68,16 +69,10 @@ def object_reference(obj: Obj) -> Obj:
     return ref
 
 
-_formatted_second: tuple[int, str] = (-1, "")
-
-
 def micro_time(ns: int) -> str:
     """A ``MicroTime`` as Kubernetes writes it: RFC 3339, UTC, six fractional digits."""
-    global _formatted_second
     seconds, rest = divmod(ns, 1_000_000_000)
-    if _formatted_second[0] != seconds:  # events come hundreds a second: format each once
-        _formatted_second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
-    return f"{_formatted_second[1]}.{rest // 1000:06d}Z"
+    return f"{second_text(seconds)}.{rest // 1000:06d}Z"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -47,13 +47,14 @@ class ResourceColumns:
         self.nz_memory: Int64s = np.zeros(size, np.int64)
         self.node_version: Int64s = np.zeros(size, np.int64)
         self._objects: list[object] = [None] * size
-        for i, node in enumerate(nodes):
-            self.update(i, node)
         # Rows rewritten since the columns were built, oldest first; the log's first entries
         # are dropped as it grows (``_dropped`` of them so far).
         self._rewrites: list[int] = []
         self._dropped = 0
         self._log_limit = max(1024, 4 * size)
+        for i, node in enumerate(nodes):
+            self.update(i, node)
+        self._rewrites.clear()  # building them is not a rewrite
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -70,12 +71,11 @@ class ResourceColumns:
         self.pod_count[i] = len(node.pods)
         self.nz_cpu[i] = node.non_zero_requested.milli_cpu
         self.nz_memory[i] = node.non_zero_requested.memory
-        if hasattr(self, "_rewrites"):  # not while the columns are being built
-            self._rewrites.append(i)
-            if len(self._rewrites) > self._log_limit:
-                half = len(self._rewrites) // 2
-                del self._rewrites[:half]
-                self._dropped += half
+        self._rewrites.append(i)
+        if len(self._rewrites) > self._log_limit:
+            half = len(self._rewrites) // 2
+            del self._rewrites[:half]
+            self._dropped += half
         if self._objects[i] is not node.node:
             self._objects[i] = node.node
             self.node_version[i] += 1
